@@ -1,1 +1,19 @@
+//! Application services: each public function is one use case, run as one
+//! database transaction that writes the change together with its timeline
+//! event, its audit record and its notification — or writes nothing.
 
+pub mod admin;
+pub mod auth;
+pub mod cases;
+pub mod catalogue;
+pub mod clock;
+pub mod error;
+pub mod notify;
+pub mod principal;
+pub mod ratings;
+pub mod state;
+pub mod upload;
+
+pub use error::{AppError, ErrorKind};
+pub use principal::Principal;
+pub use state::{App, Settings};

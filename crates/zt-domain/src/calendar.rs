@@ -23,6 +23,7 @@ pub struct YearArrangement {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DayKind {
     Working,
     /// A weekday that is worked, or an adjusted working weekend day.
@@ -46,6 +47,7 @@ pub struct HolidayCalendar {
 /// Warning colour of a running case (预警).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WarningLevel {
     Green,
     Yellow,

@@ -1,0 +1,335 @@
+//! Login, sessions and passwords.
+//!
+//! A session is a random 256-bit token in an HttpOnly cookie; the database
+//! holds only its SM3, so a leaked table yields no usable cookie. Each session
+//! has its own CSRF token, and expires after an idle period and an absolute
+//! lifetime, both counted on the injected clock.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use zt_domain::role::Role;
+use zt_store::files::sm3_hex;
+use zt_store::sessions::{self, SessionRow};
+use zt_store::time::{parse_ts, ts};
+use zt_store::users::{self, UserRow};
+use zt_store::Conn;
+
+use crate::error::{AppError, ErrorKind, Result};
+use crate::principal::Principal;
+use crate::state::{audit, App, Origin};
+
+/// Only touch `last_seen_at` this often: a write per request would serialise
+/// every page view behind SQLite's single writer.
+const TOUCH_EVERY: i64 = 60;
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("argon2: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Hashing is deliberately slow: keep it off the async workers.
+async fn verify_blocking(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&password, &h),
+        None => {
+            // Same work for an unknown user, so timing does not reveal it.
+            let _ = verify_password(&password, DUMMY_HASH);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0DXjXXl9KXuK4YV1h/pGcC4s8R2o9oZ1BoaZ0Wf7l/I";
+
+/// Local password rules (GB/T 22239 身份鉴别): at least 8 characters of at
+/// least three kinds, and not containing the username.
+pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
+    let weak = |msg: &str| {
+        Err(AppError::new(ErrorKind::Unprocessable, "PASSWORD_WEAK", msg).with_field("password"))
+    };
+    let n = password.chars().count();
+    if !(8..=128).contains(&n) {
+        return weak("密码长度应为8至128位。");
+    }
+    let kinds = [
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    if kinds.iter().filter(|k| **k).count() < 3 {
+        return weak("密码应至少包含大写字母、小写字母、数字、符号中的三类。");
+    }
+    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
+        return weak("密码不能包含用户名。");
+    }
+    Ok(())
+}
+
+fn random_hex() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::new(
+        ErrorKind::Unauthenticated,
+        "AUTH_INVALID_CREDENTIALS",
+        "用户名或密码错误。",
+    )
+}
+
+pub async fn principal_for(
+    conn: &mut Conn,
+    user: &UserRow,
+    session: Option<&SessionRow>,
+) -> Result<Principal> {
+    let roles = users::roles(conn, user.id)
+        .await?
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .collect();
+    Ok(Principal {
+        user_id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        user_type: user.user_type.clone(),
+        roles,
+        dept_id: user.dept_id,
+        org_uscc: user.org_uscc.clone(),
+        org_name: user.org_name.clone(),
+        real_name_level: user.real_name_level.clone(),
+        must_change_password: user.must_change_password != 0,
+        session_id: session.map(|s| s.id.clone()).unwrap_or_default(),
+        csrf_token: session.map(|s| s.csrf_token.clone()).unwrap_or_default(),
+    })
+}
+
+/// Checks a username and password and opens a session. Returns the principal
+/// and the cookie value. The error never reveals whether the user exists.
+pub async fn login(
+    app: &App,
+    username: &str,
+    password: &str,
+    client_addr: &str,
+) -> Result<(Principal, String)> {
+    if username.is_empty() || username.chars().count() > 64 || password.chars().count() > 128 {
+        return Err(invalid_credentials());
+    }
+    let user = {
+        let mut c = app.read().await?;
+        users::by_username(&mut c, username).await?
+    };
+    let hash = user
+        .as_ref()
+        .filter(|u| u.active != 0)
+        .and_then(|u| u.password_hash.clone());
+    let ok = verify_blocking(password.to_string(), hash).await
+        && user.as_ref().is_some_and(|u| u.active != 0);
+    let now = app.clock.now();
+    let at = ts(now);
+    let mut tx = app.begin().await?;
+    let Some(user) = user.filter(|_| ok) else {
+        let origin = Origin {
+            actor_id: None,
+            actor_name: username.chars().take(64).collect(),
+            client_addr: client_addr.into(),
+        };
+        audit(
+            &mut tx,
+            &at,
+            &origin,
+            "login",
+            &format!("user:{}", origin.actor_name),
+            "failure",
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(invalid_credentials());
+    };
+    let token = random_hex();
+    let row = SessionRow {
+        id: sm3_hex(token.as_bytes()),
+        user_id: user.id,
+        csrf_token: random_hex(),
+        client_addr: client_addr.into(),
+        created_at: at.clone(),
+        last_seen_at: at.clone(),
+        expires_at: ts(now + app.settings.session_absolute),
+    };
+    sessions::insert(&mut tx, &row).await?;
+    let origin = Origin {
+        actor_id: Some(user.id),
+        actor_name: user.username.clone(),
+        client_addr: client_addr.into(),
+    };
+    audit(
+        &mut tx,
+        &at,
+        &origin,
+        "login",
+        &format!("user:{}", user.id),
+        "success",
+        json!({}),
+    )
+    .await?;
+    let principal = principal_for(&mut tx, &user, Some(&row)).await?;
+    tx.commit().await?;
+    Ok((principal, token))
+}
+
+/// Resolves a session cookie to its principal, enforcing idle and absolute expiry.
+pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::unauthenticated());
+    }
+    let sid = sm3_hex(token.as_bytes());
+    let now = app.clock.now();
+    let (session, user, principal) = {
+        let mut c = app.read().await?;
+        let Some(session) = sessions::get(&mut c, &sid).await? else {
+            return Err(AppError::unauthenticated());
+        };
+        let Some(user) = users::by_id(&mut c, session.user_id).await? else {
+            return Err(AppError::unauthenticated());
+        };
+        let principal = principal_for(&mut c, &user, Some(&session)).await?;
+        (session, user, principal)
+    };
+    let last_seen = parse_ts(&session.last_seen_at)?;
+    let expired = now >= parse_ts(&session.expires_at)?
+        || now - last_seen >= app.settings.session_idle
+        || user.active == 0;
+    if expired {
+        let mut tx = app.begin().await?;
+        sessions::delete(&mut tx, &sid).await?;
+        tx.commit().await?;
+        return Err(AppError::new(
+            ErrorKind::Unauthenticated,
+            "SESSION_EXPIRED",
+            "登录已超时，请重新登录。",
+        ));
+    }
+    if now - last_seen >= Duration::seconds(TOUCH_EVERY) {
+        let mut tx = app.begin().await?;
+        sessions::touch(&mut tx, &sid, &ts(now)).await?;
+        tx.commit().await?;
+    }
+    Ok(principal)
+}
+
+pub async fn logout(app: &App, p: &Principal, client_addr: &str) -> Result<()> {
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    sessions::delete(&mut tx, &p.session_id).await?;
+    let origin = Origin {
+        actor_id: Some(p.user_id),
+        actor_name: p.username.clone(),
+        client_addr: client_addr.into(),
+    };
+    audit(
+        &mut tx,
+        &at,
+        &origin,
+        "logout",
+        &format!("user:{}", p.user_id),
+        "success",
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes one's own password; every session of the user ends.
+pub async fn change_password(
+    app: &App,
+    p: &Principal,
+    old: &str,
+    new: &str,
+    client_addr: &str,
+) -> Result<()> {
+    let user = {
+        let mut c = app.read().await?;
+        users::by_id(&mut c, p.user_id)
+            .await?
+            .ok_or_else(AppError::unauthenticated)?
+    };
+    if !verify_blocking(old.to_string(), user.password_hash.clone()).await {
+        return Err(
+            AppError::new(ErrorKind::Unprocessable, "PASSWORD_WRONG", "原密码不正确。")
+                .with_field("old_password"),
+        );
+    }
+    check_password_policy(&user.username, new)?;
+    let hash = {
+        let new = new.to_string();
+        tokio::task::spawn_blocking(move || hash_password(&new))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??
+    };
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    users::set_password(&mut tx, p.user_id, &hash, false, &at).await?;
+    sessions::delete_for_user(&mut tx, p.user_id).await?;
+    let origin = Origin {
+        actor_id: Some(p.user_id),
+        actor_name: p.username.clone(),
+        client_addr: client_addr.into(),
+    };
+    audit(
+        &mut tx,
+        &at,
+        &origin,
+        "password_change",
+        &format!("user:{}", p.user_id),
+        "success",
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether the cookie's session expires within the absolute lifetime from `now`.
+pub fn expires_at(app: &App, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + app.settings.session_absolute
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password_policy("citizen", "Demo@2026").is_ok());
+        assert!(check_password_policy("citizen", "short1A").is_err());
+        assert!(check_password_policy("citizen", "alllowercase1").is_err());
+        assert!(check_password_policy("citizen", "Citizen@2026").is_err());
+    }
+
+    #[test]
+    fn dummy_hash_parses() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        let h = hash_password("Demo@2026").unwrap();
+        assert!(verify_password("Demo@2026", &h));
+        assert!(!verify_password("demo@2026", &h));
+    }
+}

@@ -1,0 +1,70 @@
+//! The authenticated user of a request, and the access rules that depend only on it.
+
+use serde::Serialize;
+use zt_domain::role::Role;
+use zt_store::cases::{CaseRow, Scope};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Principal {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// person | agent | staff | admin
+    pub user_type: String,
+    pub roles: Vec<Role>,
+    pub dept_id: Option<i64>,
+    pub org_uscc: Option<String>,
+    pub org_name: Option<String>,
+    pub real_name_level: String,
+    pub must_change_password: bool,
+    #[serde(skip)]
+    pub session_id: String,
+    #[serde(skip)]
+    pub csrf_token: String,
+}
+
+impl Principal {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_applicant(&self) -> bool {
+        self.has(Role::Applicant)
+    }
+
+    pub fn is_case_staff(&self) -> bool {
+        self.roles.iter().any(|r| r.is_case_staff())
+    }
+
+    /// The cases this user may list.
+    pub fn case_scope(&self) -> Option<Scope> {
+        if self.is_applicant() {
+            Some(Scope::Applicant {
+                user_id: self.user_id,
+                org_uscc: self.org_uscc.clone(),
+            })
+        } else if self.is_case_staff() {
+            self.dept_id.map(Scope::Department)
+        } else {
+            None
+        }
+    }
+
+    /// The applicant of a case, or an agent of the same organisation.
+    pub fn owns(&self, case: &CaseRow) -> bool {
+        self.is_applicant()
+            && (case.applicant_id == self.user_id
+                || (self.org_uscc.is_some()
+                    && case.org_uscc.is_some()
+                    && self.org_uscc == case.org_uscc))
+    }
+
+    /// Staff of the case's department (drafts are private to the applicant).
+    pub fn serves(&self, case: &CaseRow) -> bool {
+        self.is_case_staff() && self.dept_id == Some(case.dept_id) && case.status != "draft"
+    }
+
+    pub fn may_view(&self, case: &CaseRow) -> bool {
+        self.owns(case) || self.serves(case)
+    }
+}

@@ -1,0 +1,148 @@
+//! The application: its database, files, clock, calendar and settings.
+
+use std::sync::{Arc, RwLock};
+
+use chrono::Duration;
+use zt_domain::calendar::HolidayCalendar;
+use zt_domain::time::Clock;
+use zt_store::audit::{self, NewAudit};
+use zt_store::files::FileStore;
+use zt_store::{Conn, Db};
+
+use crate::error::{AppError, Result};
+use crate::notify::{LogSms, SmsSender};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Cases with this many working days or fewer left are yellow.
+    pub yellow_within_days: u32,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    /// Upload limit when an item's material names none.
+    pub max_upload_bytes: u64,
+    /// Demo mode: the login page lists the demo accounts.
+    pub demo: bool,
+    /// Cookies only over TLS (false on plain-HTTP loopback).
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            yellow_within_days: 1,
+            session_idle: Duration::minutes(30),
+            session_absolute: Duration::hours(12),
+            max_upload_bytes: 10 * 1024 * 1024,
+            demo: false,
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub files: FileStore,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+    pub sms: Arc<dyn SmsSender>,
+    calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
+}
+
+impl App {
+    /// Builds the application and loads the holiday calendar from the database.
+    pub async fn new(
+        db: Db,
+        files: FileStore,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Result<Self> {
+        let app = Self {
+            db,
+            files,
+            clock,
+            settings: Arc::new(settings),
+            sms: Arc::new(LogSms),
+            calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
+        };
+        app.reload_calendar().await?;
+        Ok(app)
+    }
+
+    pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
+        self.sms = sms;
+        self
+    }
+
+    pub fn calendar(&self) -> Arc<HolidayCalendar> {
+        self.calendar.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub async fn reload_calendar(&self) -> Result<()> {
+        let mut conn = self.db.reader().acquire().await?;
+        let cal = zt_store::calendar::load(&mut conn).await?;
+        let mut g = self
+            .calendar
+            .write()
+            .map_err(|_| AppError::Internal("calendar lock poisoned".into()))?;
+        *g = Arc::new(cal);
+        Ok(())
+    }
+
+    pub fn now_ts(&self) -> String {
+        zt_store::time::ts(self.clock.now())
+    }
+
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.db.reader().acquire().await?)
+    }
+
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.db.writer().begin().await?)
+    }
+}
+
+/// Who did something, from where: the context of an audit record.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub client_addr: String,
+}
+
+impl Origin {
+    pub fn anonymous(client_addr: &str) -> Self {
+        Self {
+            actor_id: None,
+            actor_name: "-".into(),
+            client_addr: client_addr.into(),
+        }
+    }
+}
+
+/// Writes an audit record in the caller's transaction.
+pub async fn audit(
+    conn: &mut Conn,
+    at: &str,
+    origin: &Origin,
+    action: &str,
+    object: &str,
+    result: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    audit::insert(
+        conn,
+        &NewAudit {
+            at,
+            actor_id: origin.actor_id,
+            actor_name: &origin.actor_name,
+            client_addr: &origin.client_addr,
+            action,
+            object,
+            result,
+            detail: &detail.to_string(),
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Login sessions. The table holds the SM3 of the cookie value, never the value.
+
+use sqlx::AnyConnection;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub client_addr: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+}
+
+pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&s.id)
+    .bind(s.user_id)
+    .bind(&s.csrf_token)
+    .bind(&s.client_addr)
+    .bind(&s.created_at)
+    .bind(&s.last_seen_at)
+    .bind(&s.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at FROM sessions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+pub async fn touch(conn: &mut AnyConnection, id: &str, now: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_for_user(conn: &mut AnyConnection, user_id: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+pub async fn delete_expired(conn: &mut AnyConnection, now: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}

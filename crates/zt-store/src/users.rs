@@ -1,0 +1,160 @@
+//! Accounts: applicants, staff and administrators, and their roles.
+
+use sqlx::AnyConnection;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub display_name: String,
+    pub user_type: String,
+    pub id_number: Option<String>,
+    pub mobile: Option<String>,
+    pub org_uscc: Option<String>,
+    pub org_name: Option<String>,
+    pub dept_id: Option<i64>,
+    pub real_name_level: String,
+    pub active: i64,
+    pub must_change_password: i64,
+    pub password_changed_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub display_name: String,
+    pub user_type: String,
+    pub id_number: Option<String>,
+    pub mobile: Option<String>,
+    pub org_uscc: Option<String>,
+    pub org_name: Option<String>,
+    pub dept_id: Option<i64>,
+    pub real_name_level: String,
+    pub must_change_password: bool,
+}
+
+const COLS: &str = "id, username, password_hash, display_name, user_type, id_number, mobile, org_uscc, \
+     org_name, dept_id, real_name_level, active, must_change_password, password_changed_at, created_at";
+
+pub async fn insert(conn: &mut AnyConnection, u: &NewUser, now: &str) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO users (username, password_hash, display_name, user_type, id_number, mobile, org_uscc, \
+         org_name, dept_id, real_name_level, must_change_password, password_changed_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) RETURNING id",
+    )
+    .bind(&u.username)
+    .bind(&u.password_hash)
+    .bind(&u.display_name)
+    .bind(&u.user_type)
+    .bind(&u.id_number)
+    .bind(&u.mobile)
+    .bind(&u.org_uscc)
+    .bind(&u.org_name)
+    .bind(u.dept_id)
+    .bind(&u.real_name_level)
+    .bind(i64::from(u.must_change_password))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRow>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLS} FROM users WHERE username = $1"))
+            .bind(username)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRow>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn list(conn: &mut AnyConnection, limit: i64, offset: i64) -> Result<Vec<UserRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM users ORDER BY id LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn roles(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().map(|(r,)| r).collect())
+}
+
+pub async fn set_roles(conn: &mut AnyConnection, user_id: i64, roles: &[&str]) -> Result<()> {
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    for r in roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(*r)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    hash: &str,
+    must_change: bool,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = $2, password_changed_at = $3, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(hash)
+    .bind(i64::from(must_change))
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_active(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    active: bool,
+    now: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET active = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(active))
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Staff of a department holding a role (for notifications and the queue).
+pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(n)
+}
