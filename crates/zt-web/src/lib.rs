@@ -1,1 +1,25 @@
+//! The HTTP surface of Zhengtong: the JSON REST API under `/api/v1` with its
+//! OpenAPI document, health probes, and the middleware every response passes
+//! through (request ids, security headers, body limits, error mapping). The
+//! server-rendered pages live in `zt-pages` and share these extractors.
 
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+
+use axum::Router;
+use zt_app::App;
+
+pub use error::ApiError;
+
+/// The API and probes, without middleware.
+pub fn api_router() -> Router<App> {
+    api::routes()
+}
+
+/// Wraps a router with the middleware stack and binds the application state.
+pub fn finish(router: Router<App>, app: App) -> Router {
+    middleware::layer(router, app.clone()).with_state(app)
+}

@@ -1,0 +1,42 @@
+//! Probes for the orchestrator: alive, and ready (database reachable and
+//! every migration applied).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use zt_app::App;
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The database answers and its schema is current.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
+    let db = match app.db.ping().await {
+        Ok(()) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            "unreachable"
+        }
+    };
+    let migrations = match app.db.migrations_current().await {
+        Ok(true) => "current",
+        Ok(false) => "pending",
+        Err(_) => "unknown",
+    };
+    let years: Vec<i32> = app.calendar().years().map(|(y, _)| y).collect();
+    let ready = db == "ok" && migrations == "current";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": {"backend": app.db.backend().as_str(), "state": db, "migrations": migrations},
+            "calendar_years": years,
+        })),
+    )
+}

@@ -1,0 +1,31 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the
+//! types they exchange, served at `/api/openapi.json`.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "政通 Zhengtong 政务服务平台 API", version = "1",
+         description = "一网通办 REST API. Errors are JSON {code, message, field, request_id}. State-changing calls made with the session cookie must send X-CSRF-Token."),
+    paths(
+        api::health::healthz, api::health::readyz,
+        api::session::login, api::session::me, api::session::logout, api::session::change_password,
+        api::items::list, api::items::get, api::items::departments, api::items::due,
+        api::cases::create, api::cases::list, api::cases::get, api::cases::update_form, api::cases::upload,
+        api::cases::download, api::cases::submit, api::cases::action, api::cases::rate,
+        api::cases::notifications, api::cases::notifications_read, api::cases::rectifications, api::cases::answer_rectification,
+        api::admin::create_user, api::admin::list_users, api::admin::reset_password, api::admin::create_department,
+        api::admin::create_item, api::admin::publish_version, api::admin::versions, api::admin::set_item_status,
+        api::admin::import_calendar, api::admin::calendar_years,
+    ),
+    tags((name = "session"), (name = "catalogue"), (name = "cases"), (name = "calendar"), (name = "notifications"),
+         (name = "ratings"), (name = "admin"), (name = "ops"))
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
