@@ -1,1 +1,8 @@
+//! The `zhengtong` binary's library: configuration, wiring, the demo data set
+//! and the server loop. `main.rs` only parses the command line.
 
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod server;

@@ -1,1 +1,162 @@
-fn main() {}
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use zhengtong::cli::{AdminCommand, CalendarCommand, Cli, Command, DbCommand};
+use zhengtong::config::Config;
+use zhengtong::{bootstrap, demo, server};
+use zt_app::clock::SystemClock;
+
+fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZT_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn new_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("ZT_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the password from standard input")?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut cfg =
+        Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    init_tracing(&cfg);
+    match cli.command {
+        Command::Serve { migrate } => {
+            let db = bootstrap::connect(&cfg).await?;
+            if migrate {
+                bootstrap::migrate(&db).await?;
+            } else if !db.migrations_current().await? {
+                bail!("the database schema is not current: run `zhengtong db migrate` first (or serve --migrate)");
+            }
+            let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            let listener = server::bind(&cfg.listen).await?;
+            server::serve(listener, app).await
+        }
+        Command::Demo {
+            listen,
+            fresh,
+            seed_only,
+        } => {
+            if !Config::database_explicit(cli.config.as_deref()) {
+                let path = cfg.data_dir.join("demo.db");
+                if fresh {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                    }
+                }
+                cfg.database_url = format!("sqlite://{}", path.display());
+            } else if fresh {
+                bail!("--fresh only applies to the embedded demo database (unset ZT_DATABASE_URL)");
+            }
+            let db = bootstrap::connect(&cfg).await?;
+            bootstrap::migrate(&db).await?;
+            let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), true).await?;
+            demo::seed_if_empty(&app).await?;
+            if seed_only {
+                return Ok(());
+            }
+            let listen = listen.unwrap_or_else(|| cfg.listen.clone());
+            let listener = server::bind(&listen).await?;
+            eprintln!(
+                "政通演示平台已启动: http://{listen}/  (演示账号密码 {})",
+                demo::DEMO_PASSWORD
+            );
+            server::serve(listener, app).await
+        }
+        Command::Db { command } => {
+            let db = bootstrap::connect(&cfg).await?;
+            match command {
+                DbCommand::Migrate => {
+                    bootstrap::migrate(&db).await?;
+                    println!("migrations applied; schema is current");
+                }
+                DbCommand::Status => {
+                    if db.migrations_current().await? {
+                        println!("schema is current");
+                    } else {
+                        println!("migrations pending: run `zhengtong db migrate`");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let db = bootstrap::connect(&cfg).await?;
+            if !db.migrations_current().await? {
+                bail!("the database schema is not current: run `zhengtong db migrate` first");
+            }
+            let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            let origin = bootstrap::cli_origin();
+            let fail = |e: zt_app::AppError| anyhow::anyhow!("{}: {}", e.code(), e.message());
+            match command {
+                AdminCommand::CreateUser {
+                    username,
+                    name,
+                    user_type,
+                    roles,
+                    dept,
+                } => {
+                    let req = zt_app::admin::NewUserRequest {
+                        username: username.clone(),
+                        password: new_password()?,
+                        display_name: name,
+                        user_type,
+                        roles,
+                        dept_code: dept,
+                        must_change_password: true,
+                        ..Default::default()
+                    };
+                    let id = zt_app::admin::create_user(&app, None, &origin, &req)
+                        .await
+                        .map_err(fail)?;
+                    println!("created user {username} (id {id}); the password must be changed at first login");
+                }
+                AdminCommand::ResetPassword { username } => {
+                    zt_app::admin::reset_password(&app, None, &origin, &username, &new_password()?)
+                        .await
+                        .map_err(fail)?;
+                    println!("password of {username} reset; its sessions were ended");
+                }
+                AdminCommand::Calendar {
+                    command: CalendarCommand::Import { file, source },
+                } => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let years = zt_app::admin::import_calendar(&app, None, &origin, &text, &source)
+                        .await
+                        .map_err(fail)?;
+                    println!("imported holiday arrangement for {years:?}");
+                }
+                AdminCommand::Calendar {
+                    command: CalendarCommand::List,
+                } => {
+                    let mut c = app.db.reader().acquire().await?;
+                    for y in zt_store::calendar::years(&mut c).await? {
+                        println!("{}\t{}\t{}", y.year, y.imported_at, y.source);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}

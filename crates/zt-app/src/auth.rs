@@ -83,6 +83,22 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
     Ok(())
 }
 
+/// A department and all departments below it.
+pub fn dept_subtree(all: &[zt_store::departments::DeptRow], root: i64) -> Vec<i64> {
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        for d in all.iter().filter(|d| d.parent_id == Some(parent)) {
+            if !out.contains(&d.id) {
+                out.push(d.id);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
@@ -105,6 +121,10 @@ pub async fn principal_for(
         .iter()
         .filter_map(|r| Role::parse(r))
         .collect();
+    let dept_scope = match user.dept_id {
+        Some(d) => dept_subtree(&zt_store::departments::list(conn).await?, d),
+        None => Vec::new(),
+    };
     Ok(Principal {
         user_id: user.id,
         username: user.username.clone(),
@@ -112,6 +132,7 @@ pub async fn principal_for(
         user_type: user.user_type.clone(),
         roles,
         dept_id: user.dept_id,
+        dept_scope,
         org_uscc: user.org_uscc.clone(),
         org_name: user.org_name.clone(),
         real_name_level: user.real_name_level.clone(),

@@ -13,6 +13,9 @@ pub struct Principal {
     pub user_type: String,
     pub roles: Vec<Role>,
     pub dept_id: Option<i64>,
+    /// The staff member's department and every department under it: a
+    /// bureau's staff serve its branches too (综合窗口 accepts for all).
+    pub dept_scope: Vec<i64>,
     pub org_uscc: Option<String>,
     pub org_name: Option<String>,
     pub real_name_level: String,
@@ -44,7 +47,8 @@ impl Principal {
                 org_uscc: self.org_uscc.clone(),
             })
         } else if self.is_case_staff() {
-            self.dept_id.map(Scope::Department)
+            self.dept_id
+                .map(|_| Scope::Departments(self.dept_scope.clone()))
         } else {
             None
         }
@@ -61,7 +65,7 @@ impl Principal {
 
     /// Staff of the case's department (drafts are private to the applicant).
     pub fn serves(&self, case: &CaseRow) -> bool {
-        self.is_case_staff() && self.dept_id == Some(case.dept_id) && case.status != "draft"
+        self.is_case_staff() && self.dept_scope.contains(&case.dept_id) && case.status != "draft"
     }
 
     pub fn may_view(&self, case: &CaseRow) -> bool {

@@ -135,16 +135,20 @@ pub async fn rate(
 }
 
 pub async fn rectifications(app: &App, p: &Principal) -> Result<Vec<RectificationView>> {
-    let dept = p
-        .dept_id
-        .filter(|_| p.is_case_staff())
-        .ok_or_else(AppError::forbidden)?;
+    if !p.is_case_staff() {
+        return Err(AppError::forbidden());
+    }
     let mut c = app.read().await?;
-    Ok(store::rectifications(&mut c, dept)
-        .await?
-        .into_iter()
-        .map(rect_view)
-        .collect())
+    let mut out = Vec::new();
+    for dept in &p.dept_scope {
+        out.extend(
+            store::rectifications(&mut c, *dept)
+                .await?
+                .into_iter()
+                .map(rect_view),
+        );
+    }
+    Ok(out)
 }
 
 /// The department answers a rectification; the applicant is told.
@@ -155,10 +159,9 @@ pub async fn answer(
     id: i64,
     response: &str,
 ) -> Result<()> {
-    let dept = p
-        .dept_id
-        .filter(|_| p.is_case_staff())
-        .ok_or_else(AppError::forbidden)?;
+    if !p.is_case_staff() {
+        return Err(AppError::forbidden());
+    }
     let response = response.trim();
     if response.is_empty() || response.chars().count() > 1000 {
         return Err(AppError::new(
@@ -172,7 +175,7 @@ pub async fn answer(
     let mut tx = app.begin().await?;
     let r = store::rectification(&mut tx, id)
         .await?
-        .filter(|r| r.dept_id == dept)
+        .filter(|r| p.dept_scope.contains(&r.dept_id))
         .ok_or_else(|| AppError::not_found("RECTIFICATION_NOT_FOUND", "该整改任务"))?;
     store::answer(&mut tx, id, response, p.user_id, &at)
         .await

@@ -69,6 +69,15 @@ impl App {
         Ok(app)
     }
 
+    /// The same application seen through another clock (the demo seeder and
+    /// tests replay history on a manual clock).
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
+        }
+    }
+
     pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
         self.sms = sms;
         self

@@ -216,8 +216,8 @@ pub enum Scope {
         user_id: i64,
         org_uscc: Option<String>,
     },
-    /// Staff: the cases of their department.
-    Department(i64),
+    /// Staff: the cases of their department and of the departments under it.
+    Departments(Vec<i64>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -250,12 +250,20 @@ fn push_filter(sql: &mut String, args: &mut Vec<Arg>, scope: &Scope, f: &CaseFil
                 None => sql.push_str(&format!(" AND c.applicant_id = ${n}")),
             }
         }
-        Scope::Department(dept) => {
-            args.push(Arg::I(*dept));
-            sql.push_str(&format!(
-                " AND c.dept_id = ${} AND c.status <> 'draft'",
-                args.len()
-            ));
+        Scope::Departments(depts) => {
+            let mut marks = Vec::new();
+            for d in depts {
+                args.push(Arg::I(*d));
+                marks.push(format!("${}", args.len()));
+            }
+            if marks.is_empty() {
+                sql.push_str(" AND 1 = 0");
+            } else {
+                sql.push_str(&format!(
+                    " AND c.dept_id IN ({}) AND c.status <> 'draft'",
+                    marks.join(", ")
+                ));
+            }
         }
     }
     if !f.statuses.is_empty() {

@@ -74,7 +74,11 @@ impl ApiError {
             errors: e
                 .field_errors()
                 .iter()
-                .map(|f| FieldErrorBody { field: f.field.clone(), code: f.code.to_string(), message: f.message.clone() })
+                .map(|f| FieldErrorBody {
+                    field: f.field.clone(),
+                    code: f.code.to_string(),
+                    message: f.message.clone(),
+                })
                 .collect(),
         };
         (status, body)

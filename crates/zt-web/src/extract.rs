@@ -37,7 +37,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// token in their forms).
 pub async fn session_principal(parts: &Parts, app: &zt_app::App) -> Result<Principal, AppError> {
     let jar = CookieJar::from_headers(&parts.headers);
-    let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()).ok_or_else(AppError::unauthenticated)?;
+    let token = jar
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+        .ok_or_else(AppError::unauthenticated)?;
     zt_app::auth::authenticate(app, &token).await
 }
 
@@ -58,9 +61,18 @@ where
         let p = session_principal(parts, &app).await?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !constant_time_eq(sent.as_bytes(), p.csrf_token.as_bytes()) {
-                return Err(AppError::new(ErrorKind::Forbidden, "CSRF_INVALID", "页面已过期或请求来源不明，请刷新页面后重试。").into());
+                return Err(AppError::new(
+                    ErrorKind::Forbidden,
+                    "CSRF_INVALID",
+                    "页面已过期或请求来源不明，请刷新页面后重试。",
+                )
+                .into());
             }
         }
         Ok(Auth(p))
@@ -68,7 +80,9 @@ where
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && !a.is_empty() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && !a.is_empty()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A JSON body, with the path of the offending field on error.
@@ -87,9 +101,18 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !json_type {
-            return Err(AppError::new(ErrorKind::UnsupportedMedia, "CONTENT_TYPE_JSON", "请求内容应为JSON格式（Content-Type: application/json）。").into());
+            return Err(AppError::new(
+                ErrorKind::UnsupportedMedia,
+                "CONTENT_TYPE_JSON",
+                "请求内容应为JSON格式（Content-Type: application/json）。",
+            )
+            .into());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -108,20 +131,49 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => {
                 AppError::bad_request("JSON_MALFORMED", "请求内容不是有效的JSON。")
             }
             serde_json::error::Category::Data => {
                 let msg = inner.to_string();
-                let quoted = msg.split('`').nth(1).unwrap_or("").chars().take(64).collect::<String>();
+                let quoted = msg
+                    .split('`')
+                    .nth(1)
+                    .unwrap_or("")
+                    .chars()
+                    .take(64)
+                    .collect::<String>();
                 let (code, text, field) = if msg.starts_with("missing field") {
-                    ("JSON_MISSING_FIELD", format!("缺少必填项“{quoted}”。"), join(&path, &quoted))
+                    (
+                        "JSON_MISSING_FIELD",
+                        format!("缺少必填项“{quoted}”。"),
+                        join(&path, &quoted),
+                    )
                 } else if msg.starts_with("unknown field") {
-                    ("JSON_UNKNOWN_FIELD", format!("请求中含有不支持的字段“{quoted}”。"), join(&path, &quoted))
+                    let field = if path.ends_with(&quoted) {
+                        path.clone()
+                    } else {
+                        join(&path, &quoted)
+                    };
+                    (
+                        "JSON_UNKNOWN_FIELD",
+                        format!("请求中含有不支持的字段“{quoted}”。"),
+                        field,
+                    )
                 } else if msg.starts_with("unknown variant") {
-                    ("JSON_UNKNOWN_VALUE", format!("“{path}”的取值不在允许范围内。"), path.clone())
+                    (
+                        "JSON_UNKNOWN_VALUE",
+                        format!("“{path}”的取值不在允许范围内。"),
+                        path.clone(),
+                    )
                 } else {
-                    ("JSON_WRONG_TYPE", format!("“{path}”的类型或取值不正确。"), path.clone())
+                    (
+                        "JSON_WRONG_TYPE",
+                        format!("“{path}”的类型或取值不正确。"),
+                        path.clone(),
+                    )
                 };
                 AppError::new(ErrorKind::Unprocessable, code, text).with_field(field)
             }

@@ -42,7 +42,10 @@ async fn request_id(req: Request, next: Next) -> Response<Body> {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
     let started = Instant::now();
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).instrument(span.clone()).await;
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
@@ -71,7 +74,11 @@ async fn security_headers(req: Request, next: Next) -> Response<Body> {
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "same-origin");
-    set(h, HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

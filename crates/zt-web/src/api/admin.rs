@@ -15,7 +15,11 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Auth, ClientAddr};
 
 fn origin(p: &Principal, addr: &str) -> Origin {
-    Origin { actor_id: Some(p.user_id), actor_name: p.username.clone(), client_addr: addr.into() }
+    Origin {
+        actor_id: Some(p.user_id),
+        actor_name: p.username.clone(),
+        client_addr: addr.into(),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,8 +54,13 @@ pub struct UserList {
 
 /// List accounts (system or security administrator); personal data masked.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(Page), responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
-pub async fn list_users(State(app): State<App>, Auth(p): Auth, ApiQuery(q): ApiQuery<Page>) -> ApiResult<Json<UserList>> {
-    let users = zt_app::admin::list_users(&app, &p, q.limit.unwrap_or(100), q.offset.unwrap_or(0)).await?;
+pub async fn list_users(
+    State(app): State<App>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<Page>,
+) -> ApiResult<Json<UserList>> {
+    let users =
+        zt_app::admin::list_users(&app, &p, q.limit.unwrap_or(100), q.offset.unwrap_or(0)).await?;
     Ok(Json(UserList { users }))
 }
 
@@ -71,7 +80,8 @@ pub async fn reset_password(
     Path(username): Path<String>,
     ApiJson(req): ApiJson<PasswordReset>,
 ) -> ApiResult<StatusCode> {
-    zt_app::admin::reset_password(&app, Some(&p), &origin(&p, &addr), &username, &req.password).await?;
+    zt_app::admin::reset_password(&app, Some(&p), &origin(&p, &addr), &username, &req.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -95,8 +105,16 @@ pub async fn create_department(
     Auth(p): Auth,
     ApiJson(req): ApiJson<NewDepartment>,
 ) -> ApiResult<(StatusCode, Json<IdView>)> {
-    let id = zt_app::admin::create_department(&app, Some(&p), &origin(&p, &addr), &req.code, &req.name, &req.region_code, req.parent.as_deref())
-        .await?;
+    let id = zt_app::admin::create_department(
+        &app,
+        Some(&p),
+        &origin(&p, &addr),
+        &req.code,
+        &req.name,
+        &req.region_code,
+        req.parent.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(IdView { id })))
 }
 
@@ -112,8 +130,22 @@ pub struct NewItem {
 /// Create an item with its first version.
 #[utoipa::path(post, path = "/api/v1/admin/items", tag = "admin", request_body = NewItem,
     responses((status = 201), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_item(State(app): State<App>, ClientAddr(addr): ClientAddr, Auth(p): Auth, ApiJson(req): ApiJson<NewItem>) -> ApiResult<StatusCode> {
-    zt_app::catalogue::create_item(&app, &p, &origin(&p, &addr), &req.code, &req.impl_code, &req.dept, &req.definition).await?;
+pub async fn create_item(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+    ApiJson(req): ApiJson<NewItem>,
+) -> ApiResult<StatusCode> {
+    zt_app::catalogue::create_item(
+        &app,
+        &p,
+        &origin(&p, &addr),
+        &req.code,
+        &req.impl_code,
+        &req.dept,
+        &req.definition,
+    )
+    .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -140,7 +172,15 @@ pub async fn publish_version(
     Path(code): Path<String>,
     ApiJson(req): ApiJson<NewVersion>,
 ) -> ApiResult<(StatusCode, Json<VersionView>)> {
-    let version = zt_app::catalogue::publish_version(&app, &p, &origin(&p, &addr), &code, req.based_on, &req.definition).await?;
+    let version = zt_app::catalogue::publish_version(
+        &app,
+        &p,
+        &origin(&p, &addr),
+        &code,
+        req.based_on,
+        &req.definition,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(VersionView { version })))
 }
 
@@ -158,14 +198,28 @@ pub struct VersionList {
 /// The versions of an item, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/items/{code}/versions", tag = "admin", params(("code" = String, Path)),
     responses((status = 200, body = VersionList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn versions(State(app): State<App>, Auth(p): Auth, Path(code): Path<String>) -> ApiResult<Json<VersionList>> {
+pub async fn versions(
+    State(app): State<App>,
+    Auth(p): Auth,
+    Path(code): Path<String>,
+) -> ApiResult<Json<VersionList>> {
     if !p.has(Role::Sysadmin) {
         return Err(AppError::forbidden().into());
     }
     let (row, _) = zt_app::catalogue::get_item(&app, &code).await?;
     let mut c = app.read().await?;
-    let rows = zt_store::items::versions(&mut c, row.id).await.map_err(AppError::from)?;
-    Ok(Json(VersionList { versions: rows.into_iter().map(|v| VersionInfo { version: v.version, published_at: v.published_at }).collect() }))
+    let rows = zt_store::items::versions(&mut c, row.id)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(VersionList {
+        versions: rows
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                published_at: v.published_at,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -213,16 +267,27 @@ pub async fn import_calendar(
 ) -> ApiResult<(StatusCode, Json<CalendarYears>)> {
     let source = req.source.trim();
     if source.is_empty() || source.chars().count() > 200 {
-        return Err(AppError::new(zt_app::ErrorKind::Unprocessable, "CALENDAR_SOURCE_REQUIRED", "请填写节假日安排的来源（如通知文号），不超过200字。")
-            .with_field("source")
-            .into());
+        return Err(AppError::new(
+            zt_app::ErrorKind::Unprocessable,
+            "CALENDAR_SOURCE_REQUIRED",
+            "请填写节假日安排的来源（如通知文号），不超过200字。",
+        )
+        .with_field("source")
+        .into());
     }
-    let years = zt_app::admin::import_calendar(&app, Some(&p), &origin(&p, &addr), &req.toml, source).await?;
+    let years =
+        zt_app::admin::import_calendar(&app, Some(&p), &origin(&p, &addr), &req.toml, source)
+            .await?;
     Ok((StatusCode::CREATED, Json(CalendarYears { years })))
 }
 
 /// The years of the holiday arrangement that are loaded.
 #[utoipa::path(get, path = "/api/v1/admin/calendar", tag = "admin", responses((status = 200, body = CalendarYears)))]
-pub async fn calendar_years(State(app): State<App>, Auth(_p): Auth) -> ApiResult<Json<CalendarYears>> {
-    Ok(Json(CalendarYears { years: app.calendar().years().map(|(y, _)| y).collect() }))
+pub async fn calendar_years(
+    State(app): State<App>,
+    Auth(_p): Auth,
+) -> ApiResult<Json<CalendarYears>> {
+    Ok(Json(CalendarYears {
+        years: app.calendar().years().map(|(y, _)| y).collect(),
+    }))
 }

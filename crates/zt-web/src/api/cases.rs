@@ -41,7 +41,14 @@ pub async fn create(
     ApiJson(req): ApiJson<NewCaseRequest>,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
     let row = zt_app::cases::create_draft(&app, &p, &addr, &req.item_code, &req.form).await?;
-    Ok((StatusCode::CREATED, Json(Created { case_no: row.case_no, status: row.status, item_version: row.item_version })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            case_no: row.case_no,
+            status: row.status,
+            item_version: row.item_version,
+        }),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,7 +60,11 @@ pub struct CaseList {
 /// List cases: applicants see their own (and their organisation's), staff their department's.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListQuery),
     responses((status = 200, body = CaseList), (status = 400, body = ErrorBody)))]
-pub async fn list(State(app): State<App>, Auth(p): Auth, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<CaseList>> {
+pub async fn list(
+    State(app): State<App>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<CaseList>> {
     let (cases, total) = zt_app::cases::list(&app, &p, &q).await?;
     Ok(Json(CaseList { cases, total }))
 }
@@ -61,7 +72,11 @@ pub async fn list(State(app): State<App>, Auth(p): Auth, ApiQuery(q): ApiQuery<L
 /// A case with its form, materials, due date, warning and timeline.
 #[utoipa::path(get, path = "/api/v1/cases/{case_no}", tag = "cases", params(("case_no" = String, Path)),
     responses((status = 200, body = CaseDetail), (status = 404, body = ErrorBody)))]
-pub async fn get(State(app): State<App>, Auth(p): Auth, Path(case_no): Path<String>) -> ApiResult<Json<CaseDetail>> {
+pub async fn get(
+    State(app): State<App>,
+    Auth(p): Auth,
+    Path(case_no): Path<String>,
+) -> ApiResult<Json<CaseDetail>> {
     Ok(Json(zt_app::cases::detail(&app, &p, &case_no).await?))
 }
 
@@ -88,7 +103,12 @@ pub async fn update_form(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::new(ErrorKind::TooLarge, "UPLOAD_TOO_LARGE", "文件过大，请压缩后重新上传。").with_field("file")
+        AppError::new(
+            ErrorKind::TooLarge,
+            "UPLOAD_TOO_LARGE",
+            "文件过大，请压缩后重新上传。",
+        )
+        .with_field("file")
     } else {
         AppError::bad_request("MULTIPART_INVALID", "上传请求格式不正确。")
     }
@@ -106,8 +126,13 @@ pub async fn upload(
     Path(case_no): Path<String>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<MaterialInfo>)> {
-    let mut multipart =
-        multipart.map_err(|_| AppError::new(ErrorKind::UnsupportedMedia, "MULTIPART_REQUIRED", "请以 multipart/form-data 方式上传文件。"))?;
+    let mut multipart = multipart.map_err(|_| {
+        AppError::new(
+            ErrorKind::UnsupportedMedia,
+            "MULTIPART_REQUIRED",
+            "请以 multipart/form-data 方式上传文件。",
+        )
+    })?;
     let mut code = None;
     let mut file = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -118,21 +143,46 @@ pub async fn upload(
                 file = Some((name, field.bytes().await.map_err(multipart_error)?));
             }
             _ => {
-                return Err(AppError::bad_request("MULTIPART_UNKNOWN_FIELD", "上传请求中含有不支持的字段。").into());
+                return Err(AppError::bad_request(
+                    "MULTIPART_UNKNOWN_FIELD",
+                    "上传请求中含有不支持的字段。",
+                )
+                .into());
             }
         }
     }
-    let code = code.ok_or_else(|| AppError::new(ErrorKind::Unprocessable, "MATERIAL_CODE_REQUIRED", "请选择材料类型。").with_field("material_code"))?;
-    let (name, data) = file.ok_or_else(|| AppError::new(ErrorKind::Unprocessable, "UPLOAD_FILE_REQUIRED", "请选择要上传的文件。").with_field("file"))?;
-    let info = zt_app::cases::upload_material(&app, &p, &addr, &case_no, code.trim(), &name, data).await?;
+    let code = code.ok_or_else(|| {
+        AppError::new(
+            ErrorKind::Unprocessable,
+            "MATERIAL_CODE_REQUIRED",
+            "请选择材料类型。",
+        )
+        .with_field("material_code")
+    })?;
+    let (name, data) = file.ok_or_else(|| {
+        AppError::new(
+            ErrorKind::Unprocessable,
+            "UPLOAD_FILE_REQUIRED",
+            "请选择要上传的文件。",
+        )
+        .with_field("file")
+    })?;
+    let info =
+        zt_app::cases::upload_material(&app, &p, &addr, &case_no, code.trim(), &name, data).await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
 /// Download a material as an attachment, after checking its SM3 digest.
 #[utoipa::path(get, path = "/api/v1/cases/{case_no}/materials/{id}", tag = "cases",
     params(("case_no" = String, Path), ("id" = i64, Path)), responses((status = 200, description = "the file"), (status = 404, body = ErrorBody)))]
-pub async fn download(State(app): State<App>, Auth(p): Auth, Path((case_no, id)): Path<(String, String)>) -> ApiResult<Response> {
-    let id: i64 = id.parse().map_err(|_| AppError::not_found("MATERIAL_NOT_FOUND", "该材料"))?;
+pub async fn download(
+    State(app): State<App>,
+    Auth(p): Auth,
+    Path((case_no, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::not_found("MATERIAL_NOT_FOUND", "该材料"))?;
     let (info, data) = zt_app::cases::download_material(&app, &p, &case_no, id).await?;
     Ok(file_response(&info, data, false))
 }
@@ -153,7 +203,10 @@ pub fn file_response(info: &MaterialInfo, data: bytes::Bytes, inline: bool) -> R
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
     resp
 }
 
@@ -178,15 +231,30 @@ pub struct StatusView {
 }
 
 fn status_view(row: zt_store::cases::CaseRow) -> StatusView {
-    StatusView { case_no: row.case_no, status: row.status, version: row.version, due_date: row.due_date }
+    StatusView {
+        case_no: row.case_no,
+        status: row.status,
+        version: row.version,
+        due_date: row.due_date,
+    }
 }
 
 /// Submit a draft (all required materials must be uploaded).
 #[utoipa::path(post, path = "/api/v1/cases/{case_no}/submit", tag = "cases", params(("case_no" = String, Path)),
     responses((status = 200, body = StatusView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn submit(State(app): State<App>, ClientAddr(addr): ClientAddr, Auth(p): Auth, Path(case_no): Path<String>) -> ApiResult<Json<StatusView>> {
-    let req = ActionRequest { action: "submit".into(), ..Default::default() };
-    Ok(Json(status_view(zt_app::cases::act(&app, &p, &addr, &case_no, &req).await?)))
+pub async fn submit(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+    Path(case_no): Path<String>,
+) -> ApiResult<Json<StatusView>> {
+    let req = ActionRequest {
+        action: "submit".into(),
+        ..Default::default()
+    };
+    Ok(Json(status_view(
+        zt_app::cases::act(&app, &p, &addr, &case_no, &req).await?,
+    )))
 }
 
 /// Take an action on a case: accept, reject_intake, request_supplement,
@@ -201,7 +269,9 @@ pub async fn action(
     Path(case_no): Path<String>,
     ApiJson(req): ApiJson<ActionRequest>,
 ) -> ApiResult<Json<StatusView>> {
-    Ok(Json(status_view(zt_app::cases::act(&app, &p, &addr, &case_no, &req).await?)))
+    Ok(Json(status_view(
+        zt_app::cases::act(&app, &p, &addr, &case_no, &req).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -245,14 +315,28 @@ pub struct NotificationList {
 
 /// The user's in-app messages (站内信), newest first.
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", responses((status = 200, body = NotificationList)))]
-pub async fn notifications(State(app): State<App>, Auth(p): Auth) -> ApiResult<Json<NotificationList>> {
+pub async fn notifications(
+    State(app): State<App>,
+    Auth(p): Auth,
+) -> ApiResult<Json<NotificationList>> {
     let mut c = app.read().await?;
-    let rows = zt_store::notifications::list(&mut c, p.user_id, 100).await.map_err(AppError::from)?;
-    let unread = zt_store::notifications::unread_count(&mut c, p.user_id).await.map_err(AppError::from)?;
+    let rows = zt_store::notifications::list(&mut c, p.user_id, 100)
+        .await
+        .map_err(AppError::from)?;
+    let unread = zt_store::notifications::unread_count(&mut c, p.user_id)
+        .await
+        .map_err(AppError::from)?;
     Ok(Json(NotificationList {
         notifications: rows
             .into_iter()
-            .map(|n| NotificationView { id: n.id, case_no: n.case_no, title: n.title, body: n.body, created_at: n.created_at, read: n.read_at.is_some() })
+            .map(|n| NotificationView {
+                id: n.id,
+                case_no: n.case_no,
+                title: n.title,
+                body: n.body,
+                created_at: n.created_at,
+                read: n.read_at.is_some(),
+            })
             .collect(),
         unread,
     }))
@@ -263,7 +347,9 @@ pub async fn notifications(State(app): State<App>, Auth(p): Auth) -> ApiResult<J
 pub async fn notifications_read(State(app): State<App>, Auth(p): Auth) -> ApiResult<StatusCode> {
     let at = app.now_ts();
     let mut tx = app.begin().await?;
-    zt_store::notifications::mark_all_read(&mut tx, p.user_id, &at).await.map_err(AppError::from)?;
+    zt_store::notifications::mark_all_read(&mut tx, p.user_id, &at)
+        .await
+        .map_err(AppError::from)?;
     tx.commit().await.map_err(AppError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -275,8 +361,13 @@ pub struct RectificationList {
 
 /// The department's rectification tasks (差评整改).
 #[utoipa::path(get, path = "/api/v1/rectifications", tag = "ratings", responses((status = 200, body = RectificationList), (status = 403, body = ErrorBody)))]
-pub async fn rectifications(State(app): State<App>, Auth(p): Auth) -> ApiResult<Json<RectificationList>> {
-    Ok(Json(RectificationList { rectifications: zt_app::ratings::rectifications(&app, &p).await? }))
+pub async fn rectifications(
+    State(app): State<App>,
+    Auth(p): Auth,
+) -> ApiResult<Json<RectificationList>> {
+    Ok(Json(RectificationList {
+        rectifications: zt_app::ratings::rectifications(&app, &p).await?,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -295,7 +386,9 @@ pub async fn answer_rectification(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AnswerRequest>,
 ) -> ApiResult<StatusCode> {
-    let id: i64 = id.parse().map_err(|_| AppError::not_found("RECTIFICATION_NOT_FOUND", "该整改任务"))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::not_found("RECTIFICATION_NOT_FOUND", "该整改任务"))?;
     zt_app::ratings::answer(&app, &p, &addr, id, &req.response).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,7 +30,11 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     };
     let years: Vec<i32> = app.calendar().years().map(|(y, _)| y).collect();
     let ready = db == "ok" && migrations == "current";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({

@@ -28,8 +28,12 @@ pub struct ItemList {
 /// Search the catalogue.
 #[utoipa::path(get, path = "/api/v1/items", tag = "catalogue", params(ItemQuery),
     responses((status = 200, body = ItemList), (status = 400, body = ErrorBody)))]
-pub async fn list(State(app): State<App>, ApiQuery(q): ApiQuery<ItemQuery>) -> ApiResult<Json<ItemList>> {
-    let items = zt_app::catalogue::list_items(&app, q.q.as_deref(), q.dept.as_deref(), false).await?;
+pub async fn list(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<ItemQuery>,
+) -> ApiResult<Json<ItemList>> {
+    let items =
+        zt_app::catalogue::list_items(&app, q.q.as_deref(), q.dept.as_deref(), false).await?;
     Ok(Json(ItemList { items }))
 }
 
@@ -63,7 +67,10 @@ pub async fn departments(State(app): State<App>) -> ApiResult<Json<DepartmentLis
             code: d.code.clone(),
             name: d.name.clone(),
             region_code: d.region_code.clone(),
-            parent_code: d.parent_id.and_then(|p| rows.iter().find(|x| x.id == p)).map(|x| x.code.clone()),
+            parent_code: d
+                .parent_id
+                .and_then(|p| rows.iter().find(|x| x.id == p))
+                .map(|x| x.code.clone()),
         })
         .collect();
     Ok(Json(DepartmentList { departments }))
@@ -86,19 +93,29 @@ pub struct DueView {
 /// The N-th working day after `start` on the official holiday arrangement.
 #[utoipa::path(get, path = "/api/v1/calendar/due", tag = "calendar", params(DueQuery),
     responses((status = 200, body = DueView), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody, description = "CALENDAR_DATE_OUT_OF_RANGE")))]
-pub async fn due(State(app): State<App>, ApiQuery(q): ApiQuery<DueQuery>) -> ApiResult<Json<DueView>> {
+pub async fn due(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<DueQuery>,
+) -> ApiResult<Json<DueView>> {
     let start = NaiveDate::parse_from_str(&q.start, "%Y-%m-%d")
         .ok()
         .filter(|_| q.start.len() == 10)
-        .ok_or_else(|| AppError::bad_request("DATE_INVALID", "日期格式应为 YYYY-MM-DD，例如 2025-09-30。").with_field("start"))?;
-    let days: u32 = q
-        .days
-        .parse()
-        .ok()
-        .filter(|d| *d <= 365)
-        .ok_or_else(|| AppError::bad_request("DAYS_INVALID", "工作日数应为0至365之间的整数。").with_field("days"))?;
-    let due = app.calendar().add_working_days(start, days).map_err(|e| {
-        AppError::new(ErrorKind::Unprocessable, "CALENDAR_DATE_OUT_OF_RANGE", e.message_zh()).with_field("start")
+        .ok_or_else(|| {
+            AppError::bad_request("DATE_INVALID", "日期格式应为 YYYY-MM-DD，例如 2025-09-30。")
+                .with_field("start")
+        })?;
+    let days: u32 = q.days.parse().ok().filter(|d| *d <= 365).ok_or_else(|| {
+        AppError::bad_request("DAYS_INVALID", "工作日数应为0至365之间的整数。").with_field("days")
     })?;
-    Ok(Json(DueView { due: due.format("%Y-%m-%d").to_string() }))
+    let due = app.calendar().add_working_days(start, days).map_err(|e| {
+        AppError::new(
+            ErrorKind::Unprocessable,
+            "CALENDAR_DATE_OUT_OF_RANGE",
+            e.message_zh(),
+        )
+        .with_field("start")
+    })?;
+    Ok(Json(DueView {
+        due: due.format("%Y-%m-%d").to_string(),
+    }))
 }

@@ -19,7 +19,12 @@ pub fn routes() -> Router<App> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/openapi.json", get(crate::openapi::document))
-        .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
+        .route(
+            "/api/v1/session",
+            post(session::login)
+                .delete(session::logout)
+                .get(session::me),
+        )
         .route("/api/v1/session/password", post(session::change_password))
         .route("/api/v1/items", get(items::list))
         .route("/api/v1/items/{code}", get(items::get))
@@ -27,30 +32,61 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/calendar/due", get(items::due))
         .route("/api/v1/cases", post(cases::create).get(cases::list))
         .route("/api/v1/cases/{case_no}", get(cases::get))
-        .route("/api/v1/cases/{case_no}/form", axum::routing::put(cases::update_form))
+        .route(
+            "/api/v1/cases/{case_no}/form",
+            axum::routing::put(cases::update_form),
+        )
         .route(
             "/api/v1/cases/{case_no}/materials",
             post(cases::upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
         )
-        .route("/api/v1/cases/{case_no}/materials/{id}", get(cases::download))
+        .route(
+            "/api/v1/cases/{case_no}/materials/{id}",
+            get(cases::download),
+        )
         .route("/api/v1/cases/{case_no}/submit", post(cases::submit))
         .route("/api/v1/cases/{case_no}/actions", post(cases::action))
         .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
         .route("/api/v1/notifications", get(cases::notifications))
-        .route("/api/v1/notifications/read", post(cases::notifications_read))
+        .route(
+            "/api/v1/notifications/read",
+            post(cases::notifications_read),
+        )
         .route("/api/v1/rectifications", get(cases::rectifications))
-        .route("/api/v1/rectifications/{id}/answer", post(cases::answer_rectification))
-        .route("/api/v1/admin/users", post(admin::create_user).get(admin::list_users))
-        .route("/api/v1/admin/users/{username}/password", post(admin::reset_password))
+        .route(
+            "/api/v1/rectifications/{id}/answer",
+            post(cases::answer_rectification),
+        )
+        .route(
+            "/api/v1/admin/users",
+            post(admin::create_user).get(admin::list_users),
+        )
+        .route(
+            "/api/v1/admin/users/{username}/password",
+            post(admin::reset_password),
+        )
         .route("/api/v1/admin/departments", post(admin::create_department))
         .route("/api/v1/admin/items", post(admin::create_item))
-        .route("/api/v1/admin/items/{code}/versions", post(admin::publish_version).get(admin::versions))
-        .route("/api/v1/admin/items/{code}/status", post(admin::set_item_status))
-        .route("/api/v1/admin/calendar", post(admin::import_calendar).get(admin::calendar_years))
+        .route(
+            "/api/v1/admin/items/{code}/versions",
+            post(admin::publish_version).get(admin::versions),
+        )
+        .route(
+            "/api/v1/admin/items/{code}/status",
+            post(admin::set_item_status),
+        )
+        .route(
+            "/api/v1/admin/calendar",
+            post(admin::import_calendar).get(admin::calendar_years),
+        )
 }
 
 /// The answer to an unknown `/api/` path (the pages crate owns the fallback
 /// and calls this for API paths, so that API clients always get JSON).
 pub async fn not_found() -> crate::error::ApiError {
-    crate::error::ApiError(zt_app::AppError::new(zt_app::ErrorKind::NotFound, "NOT_FOUND", "您访问的地址不存在。"))
+    crate::error::ApiError(zt_app::AppError::new(
+        zt_app::ErrorKind::NotFound,
+        "NOT_FOUND",
+        "您访问的地址不存在。",
+    ))
 }

@@ -28,18 +28,30 @@ pub struct SessionView {
 }
 
 pub fn session_view(p: Principal) -> SessionView {
-    SessionView { roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(), csrf_token: p.csrf_token.clone(), user: p }
+    SessionView {
+        roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        csrf_token: p.csrf_token.clone(),
+        user: p,
+    }
 }
 
 /// The Set-Cookie value of a session (HttpOnly, SameSite=Lax, Secure on TLS).
 pub fn session_cookie(app: &App, token: &str) -> String {
     let max_age = app.settings.session_absolute.num_seconds();
-    let secure = if app.settings.secure_cookies { "; Secure" } else { "" };
+    let secure = if app.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
 pub fn clear_cookie(app: &App) -> String {
-    let secure = if app.settings.secure_cookies { "; Secure" } else { "" };
+    let secure = if app.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
 
@@ -47,7 +59,11 @@ pub fn clear_cookie(app: &App) -> String {
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
     responses((status = 200, body = SessionView, description = "logged in; sets the session cookie"),
               (status = 401, body = ErrorBody, description = "AUTH_INVALID_CREDENTIALS")))]
-pub async fn login(State(app): State<App>, ClientAddr(addr): ClientAddr, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<impl IntoResponse> {
+pub async fn login(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
     let (p, token) = zt_app::auth::login(&app, &req.username, &req.password, &addr).await?;
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&session_cookie(&app, &token)) {
@@ -66,7 +82,11 @@ pub async fn me(Auth(p): Auth) -> Json<SessionView> {
 /// Log out: the session ends on the server and the cookie is cleared.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "CSRF_INVALID")))]
-pub async fn logout(State(app): State<App>, ClientAddr(addr): ClientAddr, Auth(p): Auth) -> ApiResult<impl IntoResponse> {
+pub async fn logout(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+) -> ApiResult<impl IntoResponse> {
     zt_app::auth::logout(&app, &p, &addr).await?;
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&clear_cookie(&app)) {

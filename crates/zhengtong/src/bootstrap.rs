@@ -1,0 +1,89 @@
+//! Wiring: connect the database, make sure the bundled calendar is present,
+//! build the application.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use zt_app::state::Origin;
+use zt_app::App;
+use zt_domain::calendar::HolidayCalendar;
+use zt_domain::time::Clock;
+use zt_store::files::FileStore;
+use zt_store::{Db, DbOptions};
+
+use crate::config::Config;
+
+/// The official arrangement shipped with this release (2025–2026).
+pub const BUNDLED_CALENDAR: &str = include_str!("../../../data/calendar/cn-2025-2026.toml");
+pub const BUNDLED_CALENDAR_SOURCE: &str =
+    "随版本发布：国办发明电〔2024〕12号（2025年）、国务院办公厅2025年11月4日通知（2026年）";
+
+pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
+    if cfg.database_url.starts_with("sqlite://") {
+        // Create the parent directory of a relative or absolute SQLite path.
+        let path = cfg
+            .database_url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or("");
+        if let Some(parent) = std::path::Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+    }
+    let mut opts = DbOptions::new(&cfg.database_url);
+    opts.max_connections = cfg.db_max_connections;
+    Db::connect(&opts)
+        .await
+        .with_context(|| format!("connecting to {}", zt_store::db::redact(&cfg.database_url)))
+}
+
+/// Applies pending migrations and imports bundled calendar years that the
+/// database does not have yet (years an administrator imported are kept).
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    db.migrate().await.context("applying migrations")?;
+    let bundled = HolidayCalendar::from_toml(BUNDLED_CALENDAR)
+        .map_err(|e| anyhow::anyhow!("bundled calendar: {e}"))?;
+    let mut tx = db.writer().begin().await?;
+    let have: Vec<i64> = zt_store::calendar::years(&mut tx)
+        .await?
+        .iter()
+        .map(|y| y.year)
+        .collect();
+    let now = zt_store::time::ts(zt_app::clock::SystemClock.now());
+    for (year, arr) in bundled.years() {
+        if !have.contains(&i64::from(year)) {
+            zt_store::calendar::replace_year(&mut tx, year, arr, BUNDLED_CALENDAR_SOURCE, &now)
+                .await?;
+            tracing::info!(year, "imported bundled holiday arrangement");
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn build_app(
+    cfg: &Config,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    demo: bool,
+) -> anyhow::Result<App> {
+    let files = FileStore::local(&cfg.data_dir.join("files")).context("opening the file store")?;
+    App::new(db, files, clock, cfg.settings(demo))
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the application: {e}"))
+}
+
+/// The origin of changes made from the command line on the host.
+pub fn cli_origin() -> Origin {
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    Origin {
+        actor_id: None,
+        actor_name: format!("cli:{user}"),
+        client_addr: "localhost".into(),
+    }
+}

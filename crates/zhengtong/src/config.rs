@@ -1,0 +1,90 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config` or
+//! `ZT_CONFIG`), then `ZT_*` environment variables. Unknown keys are errors so
+//! that a typo in production is not silently ignored.
+
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://<path>` or `postgres://user@host:port/db`.
+    pub database_url: String,
+    /// host:port to listen on.
+    pub listen: String,
+    /// Stored files (materials) and the demo database.
+    pub data_dir: PathBuf,
+    /// Read connections (SQLite) or all connections (PostgreSQL).
+    pub db_max_connections: u32,
+    /// tracing filter, e.g. `info` or `zt_web=debug,info`.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Working days left at which a case turns yellow.
+    pub yellow_within_days: u32,
+    pub session_idle_minutes: i64,
+    pub session_absolute_hours: i64,
+    pub max_upload_mb: u64,
+    /// Mark cookies Secure (set when served over TLS or behind a TLS proxy).
+    pub secure_cookies: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://var/zhengtong.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("var"),
+            db_max_connections: 16,
+            log: "info".into(),
+            log_format: "text".into(),
+            yellow_within_days: 1,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            max_upload_mb: 10,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("ZT_CONFIG").map(PathBuf::from));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig.merge(Env::prefixed("ZT_").ignore(&["CONFIG"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// Whether `database_url` was given explicitly (file or environment).
+    pub fn database_explicit(file: Option<&std::path::Path>) -> bool {
+        std::env::var_os("ZT_DATABASE_URL").is_some()
+            || file
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("ZT_CONFIG").map(PathBuf::from))
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .is_some_and(|t| {
+                    t.lines()
+                        .any(|l| l.trim_start().starts_with("database_url"))
+                })
+    }
+
+    pub fn settings(&self, demo: bool) -> zt_app::Settings {
+        zt_app::Settings {
+            yellow_within_days: self.yellow_within_days,
+            session_idle: chrono::Duration::minutes(self.session_idle_minutes.max(1)),
+            session_absolute: chrono::Duration::hours(self.session_absolute_hours.max(1)),
+            max_upload_bytes: self.max_upload_mb.max(1) * 1024 * 1024,
+            demo,
+            secure_cookies: self.secure_cookies,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The HTTP server loop with graceful shutdown.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use zt_app::App;
+
+/// The whole HTTP surface: API, pages, middleware.
+pub fn router(app: App) -> Router {
+    zt_web::finish(zt_web::api_router().merge(zt_pages::routes()), app)
+}
+
+pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))
+}
+
+pub async fn serve(listener: TcpListener, app: App) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = app.db.backend().as_str(), "zhengtong listening");
+    axum::serve(
+        listener,
+        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server error")?;
+    app.db.close().await;
+    tracing::info!("zhengtong stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}

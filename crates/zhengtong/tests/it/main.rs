@@ -1,0 +1,9 @@
+//! The one integration-test binary (link time dominates on 2 cores): the API
+//! over real HTTP on loopback, on SQLite and on PostgreSQL.
+
+mod harness;
+
+mod access;
+mod bad_input;
+mod lifecycle;
+mod ops;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite: what README.md names and what .ci/run calls.
+#   - Rust unit and integration tests (the API over real HTTP on SQLite and on
+#     PostgreSQL at 127.0.0.1:5432; ZT_TEST_PG_URL overrides).
+#   - The browser test in headless Chromium at 375x812 and 1280x800.
+# A suite whose service is missing is skipped with a loud line on a newcomer's
+# machine; with CI=true a missing service is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ci=false
+if [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; then ci=true; fi
+skipped=()
+
+loud_skip() {
+  echo
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  echo "!!! SKIPPED: $1"
+  echo "!!! because: $2"
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  echo
+  skipped+=("$1")
+}
+
+# --- Rust tests -------------------------------------------------------------
+# One test process per binary (the harness shares a seeded template database
+# among a binary's tests); threads are capped for the 2-core machine.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
+cargo test --workspace --locked -- --test-threads="$RUST_TEST_THREADS"
+
+# --- Browser test -----------------------------------------------------------
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (Debian packages) for the browser test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || true
+  fi
+fi
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+  cargo build --locked -p zhengtong
+  python3 tests/browser/apply_flow.py --binary target/debug/zhengtong --artifacts artifacts/browser
+else
+  if $ci; then
+    echo "FAILED: the browser test needs chromium, chromedriver and python3, and CI must run it" >&2
+    exit 1
+  fi
+  loud_skip "browser test (tests/browser/apply_flow.py)" "chromium/chromedriver/python3 not installed (apt-get install chromium chromium-driver)"
+fi
+
+if [ ${#skipped[@]} -gt 0 ]; then
+  echo "Suites skipped on this machine: ${skipped[*]}"
+fi
+echo "all test suites finished"
