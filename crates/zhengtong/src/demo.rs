@@ -297,7 +297,7 @@ pub fn sample_value(field: &zt_domain::item::FormField, who: &Principal, n: usiz
                     who.org_name
                         .clone()
                         .unwrap_or_else(|| who.display_name.clone()),
-                    if n % 3 == 0 { "" } else { "（演示）" }
+                    if n.is_multiple_of(3) { "" } else { "（演示）" }
                 ))
             } else if field.label.contains("地址") || field.label.contains("场所") {
                 s(&format!("青岚市市南区香港中路{}号", 10 + n))
@@ -419,7 +419,7 @@ pub async fn seed_cases(app: &App) -> anyhow::Result<()> {
             .await
             .map_err(fail)?;
         let who = if def.applicant_kinds.contains(&ApplicantKind::Organisation)
-            && (n % 2 == 0 || !def.applicant_kinds.contains(&ApplicantKind::Person))
+            && (n.is_multiple_of(2) || !def.applicant_kinds.contains(&ApplicantKind::Person))
         {
             &agent
         } else if n % 5 == 1 {
@@ -446,14 +446,14 @@ pub async fn seed_cases(app: &App) -> anyhow::Result<()> {
         let form: Map<String, Value> = def
             .form_fields
             .iter()
-            .filter(|f| f.required || n % 2 == 0)
+            .filter(|f| f.required || n.is_multiple_of(2))
             .map(|f| (f.key.clone(), sample_value(f, who, n)))
             .collect();
         let case = zt_app::cases::create_draft(&app, who, addr, &item.code, &form)
             .await
             .map_err(fail)?;
         let no = case.case_no.clone();
-        for m in def.materials.iter().filter(|m| m.required || n % 3 == 0) {
+        for m in def.materials.iter().filter(|m| m.required || n.is_multiple_of(3)) {
             zt_app::cases::upload_material(
                 &app,
                 who,

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test code
 //! The full transition table: every state × action × role, against a table
 //! written out here by hand from the business rules (not derived from the code).
 

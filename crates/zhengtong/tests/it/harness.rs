@@ -2,6 +2,8 @@
 //! copied from a migrated, seeded template (a file copy on SQLite, `CREATE
 //! DATABASE … TEMPLATE` on PostgreSQL), a manual clock, real HTTP.
 
+#![allow(clippy::disallowed_methods)] // test database names carry the wall-clock time
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

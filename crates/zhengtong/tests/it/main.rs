@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // the whole crate is test code
 //! The one integration-test binary (link time dominates on 2 cores): the API
 //! over real HTTP on loopback, on SQLite and on PostgreSQL.
 
