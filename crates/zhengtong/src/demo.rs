@@ -297,7 +297,11 @@ pub fn sample_value(field: &zt_domain::item::FormField, who: &Principal, n: usiz
                     who.org_name
                         .clone()
                         .unwrap_or_else(|| who.display_name.clone()),
-                    if n.is_multiple_of(3) { "" } else { "（演示）" }
+                    if n.is_multiple_of(3) {
+                        ""
+                    } else {
+                        "（演示）"
+                    }
                 ))
             } else if field.label.contains("地址") || field.label.contains("场所") {
                 s(&format!("青岚市市南区香港中路{}号", 10 + n))
@@ -453,7 +457,11 @@ pub async fn seed_cases(app: &App) -> anyhow::Result<()> {
             .await
             .map_err(fail)?;
         let no = case.case_no.clone();
-        for m in def.materials.iter().filter(|m| m.required || n.is_multiple_of(3)) {
+        for m in def
+            .materials
+            .iter()
+            .filter(|m| m.required || n.is_multiple_of(3))
+        {
             zt_app::cases::upload_material(
                 &app,
                 who,

@@ -181,9 +181,7 @@ pub async fn create_user(
     }
     let hash = {
         let pw = req.password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&pw))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
+        crate::auth::hashing(move || hash_password(&pw)).await??
     };
     let at = app.now_ts();
     let mut tx = app.begin().await?;
@@ -256,9 +254,7 @@ pub async fn reset_password(
     check_password_policy(username, password)?;
     let hash = {
         let pw = password.to_string();
-        tokio::task::spawn_blocking(move || hash_password(&pw))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
+        crate::auth::hashing(move || hash_password(&pw)).await??
     };
     let at = app.now_ts();
     let mut tx = app.begin().await?;

@@ -42,9 +42,25 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// Argon2id costs ~19 MiB and tens of milliseconds per call by design. A
+/// burst of 500 logins must queue here rather than start 500 blocking threads
+/// holding 10 GB between them.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Runs a password hash or verification off the async workers, a few at a time.
+pub async fn hashing<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// Hashing is deliberately slow: keep it off the async workers.
 async fn verify_blocking(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match hash {
+    hashing(move || match hash {
         Some(h) => verify_password(&password, &h),
         None => {
             // Same work for an unknown user, so timing does not reveal it.
@@ -302,9 +318,7 @@ pub async fn change_password(
     check_password_policy(&user.username, new)?;
     let hash = {
         let new = new.to_string();
-        tokio::task::spawn_blocking(move || hash_password(&new))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
+        hashing(move || hash_password(&new)).await??
     };
     let at = app.now_ts();
     let mut tx = app.begin().await?;
