@@ -564,12 +564,8 @@ pub async fn seed_cases(app: &App) -> anyhow::Result<()> {
             }
         }
         for (i, (who_role, action, opinion)) in steps.into_iter().enumerate() {
-            // Hours pass between steps; a day after acceptance for reviews.
-            clock.advance(if i == 0 {
-                Duration::minutes(20)
-            } else {
-                Duration::hours(5)
-            });
+            // Minutes pass between steps, so that no step lies in the future.
+            clock.advance(Duration::minutes(if i == 0 { 20 } else { 40 }));
             let p = match who_role {
                 "applicant" => who,
                 "clerk" => &clerk,
