@@ -37,6 +37,11 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
     }
     let mut opts = DbOptions::new(&cfg.database_url);
     opts.max_connections = cfg.db_max_connections;
+    opts.sqlite_layout = match cfg.sqlite_layout.as_str() {
+        "split" => zt_store::db::SqliteLayout::Split,
+        "shared" => zt_store::db::SqliteLayout::Shared,
+        other => anyhow::bail!("sqlite_layout must be \"split\" or \"shared\", not {other:?}"),
+    };
     Db::connect(&opts)
         .await
         .with_context(|| format!("connecting to {}", zt_store::db::redact(&cfg.database_url)))

@@ -30,6 +30,9 @@ pub struct Config {
     pub max_upload_mb: u64,
     /// Mark cookies Secure (set when served over TLS or behind a TLS proxy).
     pub secure_cookies: bool,
+    /// `split` (one WAL writer + read pool; the default) or `shared` (one
+    /// pool, rollback journal: only for benchmarking what the split buys).
+    pub sqlite_layout: String,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             session_absolute_hours: 12,
             max_upload_mb: 10,
             secure_cookies: false,
+            sqlite_layout: "split".into(),
         }
     }
 }

@@ -55,6 +55,17 @@ pub struct DbOptions {
     /// Read connections on SQLite; all connections on PostgreSQL.
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    pub sqlite_layout: SqliteLayout,
+}
+
+/// How SQLite connections are arranged. `Split` is what production uses;
+/// `Shared` (one pool for reads and writes, rollback journal) is kept only so
+/// that the benchmark can measure what the split buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteLayout {
+    #[default]
+    Split,
+    Shared,
 }
 
 impl DbOptions {
@@ -63,6 +74,7 @@ impl DbOptions {
             url: url.into(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(10),
+            sqlite_layout: SqliteLayout::Split,
         }
     }
 }
@@ -84,6 +96,25 @@ impl Db {
             ))
         })?;
         match backend {
+            Backend::Sqlite if opts.sqlite_layout == SqliteLayout::Shared => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(opts.acquire_timeout)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&sqlite_url(&opts.url))
+                    .await?;
+                Ok(Self {
+                    backend,
+                    writer: pool.clone(),
+                    reader: pool,
+                })
+            }
             Backend::Sqlite => {
                 let url = sqlite_url(&opts.url);
                 let writer = AnyPoolOptions::new()
