@@ -38,6 +38,8 @@ for backend in "${backends[@]}"; do
   esac
   echo "== $backend: seeding demo data"
   ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" target/release/zhengtong demo --seed-only
+  ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" target/release/zhengtong admin calendar import \
+    scripts/bench-calendar-2027-provisional.toml --source "基准测试临时数据（非官方）"
   echo "== $backend: serving on 127.0.0.1:$port (CPU 0), $users users for ${secs}s (CPU 1)"
   ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" ZT_LISTEN="127.0.0.1:$port" \
     taskset -c 0 target/release/zhengtong serve &

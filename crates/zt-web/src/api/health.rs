@@ -7,6 +7,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use zt_app::App;
 
+/// Days before the end of the loaded holiday arrangement at which `/readyz`
+/// starts warning.
+const CALENDAR_HORIZON_DAYS: i64 = 60;
+
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "alive")))]
 pub async fn healthz() -> Json<Value> {
@@ -29,6 +33,19 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
         Err(_) => "unknown",
     };
     let years: Vec<i32> = app.calendar().years().map(|(y, _)| y).collect();
+    // Long time limits reach into the next year: warn operators well before
+    // acceptance starts failing for lack of the next arrangement.
+    let ends = years
+        .last()
+        .and_then(|y| chrono::NaiveDate::from_ymd_opt(*y, 12, 31));
+    let today = app.clock.today();
+    let horizon_warning = match ends {
+        Some(end) if end < today + chrono::Duration::days(CALENDAR_HORIZON_DAYS) => Some(format!(
+            "节假日安排只导入到 {end}，请尽快导入下一年度安排，否则期限跨年的办件将无法受理。"
+        )),
+        None => Some("尚未导入任何节假日安排。".to_string()),
+        _ => None,
+    };
     let ready = db == "ok" && migrations == "current";
     let status = if ready {
         StatusCode::OK
@@ -41,6 +58,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             "status": if ready { "ready" } else { "not_ready" },
             "database": {"backend": app.db.backend().as_str(), "state": db, "migrations": migrations},
             "calendar_years": years,
+            "calendar": {"ends": ends.map(|d| d.to_string()), "warning": horizon_warning},
         })),
     )
 }
