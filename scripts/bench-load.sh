@@ -4,6 +4,8 @@
 #
 #   scripts/bench-load.sh [users] [seconds] [backend...]
 #   e.g. scripts/bench-load.sh 500 60 sqlite postgres
+#   ZT_BENCH_RAMP (seconds, default 10) and ZT_BENCH_THINK_MS (maximum think
+#   time per request, default 200) shape the load.
 #
 # The server is pinned to CPU 0 and the load generator to CPU 1 (taskset), and
 # the server's CPU time per request is reported beside latency. Results go to
@@ -48,13 +50,14 @@ for backend in "${backends[@]}"; do
   before=$(cpu_ticks "$pid")
   set +e
   taskset -c 1 target/release/zt-loadtest --base-url "http://127.0.0.1:$port" --users "$users" \
-    --duration "$secs" --report "$out/$backend-$users.json"
+    --duration "$secs" --ramp-up "${ZT_BENCH_RAMP:-10}" --think-ms "${ZT_BENCH_THINK_MS:-200}" \
+    --report "$out/$backend-$users-think${ZT_BENCH_THINK_MS:-200}.json"
   rc=$?
   set -e
   after=$(cpu_ticks "$pid")
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  python3 - "$out/$backend-$users.json" "$before" "$after" "$clk_tck" "$rss_kb" <<'PY'
+  python3 - "$out/$backend-$users-think${ZT_BENCH_THINK_MS:-200}.json" "$before" "$after" "$clk_tck" "$rss_kb" <<'PY'
 import json, sys
 path, before, after, tck, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 r = json.load(open(path))

@@ -63,9 +63,17 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig.merge(Env::prefixed("ZT_").ignore(&["CONFIG"]))
-            .extract()
-            .map_err(Box::new)
+        // ZT_* variables that are not configuration (the config file's path, a
+        // password handed to `admin`, the test and benchmark scripts' own) are
+        // skipped; any other unknown ZT_* name is an error, as in the file.
+        let env = Env::prefixed("ZT_").filter(|k| {
+            let k = k.as_str().to_ascii_uppercase();
+            !(k == "CONFIG"
+                || k == "NEW_PASSWORD"
+                || k.starts_with("TEST_")
+                || k.starts_with("BENCH_"))
+        });
+        fig.merge(env).extract().map_err(Box::new)
     }
 
     /// Whether `database_url` was given explicitly (file or environment).
@@ -90,5 +98,48 @@ impl Config {
             demo,
             secure_cookies: self.secure_cookies,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_and_strictness() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ZT_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zt");
+            jail.set_env("ZT_LISTEN", "0.0.0.0:9000");
+            jail.set_env("ZT_NEW_PASSWORD", "not config");
+            jail.set_env("ZT_BENCH_RAMP", "60");
+            let c = Config::load(None).expect("loads");
+            assert_eq!(c.database_url, "postgres://postgres@127.0.0.1:5432/zt");
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            jail.set_env("ZT_LISTN", "typo");
+            assert!(
+                Config::load(None).is_err(),
+                "a misspelt ZT_ variable is an error"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "zt.toml",
+                "listen = \"127.0.0.1:7000\"\nyellow_within_days = 2\n",
+            )?;
+            jail.set_env("ZT_YELLOW_WITHIN_DAYS", "3");
+            let c = Config::load(Some(std::path::Path::new("zt.toml"))).expect("loads");
+            assert_eq!(
+                (c.listen.as_str(), c.yellow_within_days),
+                ("127.0.0.1:7000", 3)
+            );
+            jail.create_file("bad.toml", "lisen = \"x\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
     }
 }
