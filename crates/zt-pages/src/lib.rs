@@ -1,17 +1,71 @@
-//! Server-rendered pages in Chinese. Placeholder: the pages are being written.
+//! Server-rendered pages in Chinese: the portal (办事大厅), the staff
+//! workbench and the administration area, with the static assets the binary
+//! serves itself. Pages call the same use cases as the REST API.
 
+mod admin;
+mod assets;
+mod layout;
+mod portal;
+mod session;
+mod workbench;
+
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use zt_app::App;
 
 pub fn routes() -> Router<App> {
-    Router::new().fallback(fallback)
+    Router::new()
+        .route("/", get(portal::home))
+        .route("/items", get(portal::items))
+        .route("/items/{code}", get(portal::item))
+        .route(
+            "/items/{code}/apply",
+            get(portal::apply_form).post(portal::apply),
+        )
+        .route("/my/cases", get(portal::my_cases))
+        .route("/my/cases/{case_no}", get(portal::case_page))
+        .route(
+            "/my/cases/{case_no}/materials",
+            post(portal::upload).layer(axum::extract::DefaultBodyLimit::max(
+                zt_web::api::UPLOAD_BODY_LIMIT,
+            )),
+        )
+        .route("/my/cases/{case_no}/action", post(portal::action))
+        .route("/my/cases/{case_no}/rating", post(portal::rate))
+        .route("/my/messages", get(portal::messages))
+        .route("/my/messages/read", post(portal::messages_read))
+        .route("/cases/{case_no}/materials/{id}", get(portal::download))
+        .route(
+            "/cases/{case_no}/materials/{id}/preview",
+            get(portal::preview),
+        )
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/workbench", get(workbench::queue))
+        .route("/workbench/cases/{case_no}", get(workbench::case_page))
+        .route("/workbench/cases/{case_no}/action", post(workbench::action))
+        .route("/workbench/rectifications", get(workbench::rectifications))
+        .route(
+            "/workbench/rectifications/{id}/answer",
+            post(workbench::answer),
+        )
+        .route("/admin", get(admin::dashboard))
+        .route("/admin/calendar", post(admin::import_calendar))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/app.js", get(assets::js))
+        .fallback(fallback)
 }
 
-async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
-    use axum::response::IntoResponse;
+async fn fallback(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         zt_web::api::not_found().await.into_response()
     } else {
-        (axum::http::StatusCode::NOT_FOUND, "页面不存在").into_response()
+        layout::error_page(
+            StatusCode::NOT_FOUND,
+            "页面不存在",
+            "您访问的页面不存在或已被移除。",
+        )
     }
 }

@@ -1,0 +1,111 @@
+//! Login and logout pages.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use zt_app::App;
+use zt_web::extract::ClientAddr;
+
+use crate::layout::{check_csrf, home_of, render, safe_next, Layout, PageUser};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    l: Layout,
+    next: String,
+    username: String,
+    demo: bool,
+    demo_accounts: Vec<(&'static str, &'static str)>,
+}
+
+const DEMO_ACCOUNTS: &[(&str, &str)] = &[
+    ("citizen", "自然人申请人"),
+    ("citizen2", "自然人申请人（生僻字姓名）"),
+    ("agent", "法人经办人（青岚市示范科技有限公司）"),
+    ("clerk", "窗口受理（政务服务中心，全部事项）"),
+    ("reviewer", "审查（政务服务中心，全部事项）"),
+    ("approver", "决定（政务服务中心，全部事项）"),
+    ("clerk_scjg", "窗口受理（市场监管局）"),
+    ("sysadmin", "系统管理员"),
+    ("secadmin", "安全管理员"),
+    ("auditor", "审计管理员"),
+];
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn page(app: &App, next: &str, username: &str) -> LoginPage {
+    LoginPage {
+        l: Layout::new("登录", None),
+        next: next.to_string(),
+        username: username.to_string(),
+        demo: app.settings.demo,
+        demo_accounts: DEMO_ACCOUNTS.to_vec(),
+    }
+}
+
+pub async fn login_form(State(app): State<App>, Query(q): Query<NextQuery>) -> Response {
+    render(&page(&app, q.next.as_deref().unwrap_or(""), ""))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    match zt_app::auth::login(&app, f.username.trim(), &f.password, &addr).await {
+        Ok((p, token)) => {
+            let to = safe_next(&f.next).unwrap_or(home_of(&p)).to_string();
+            let mut resp = Redirect::to(&to).into_response();
+            if let Ok(v) =
+                HeaderValue::from_str(&zt_web::api::session::session_cookie(&app, &token))
+            {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => {
+            let mut pg = page(&app, &f.next, &f.username);
+            pg.l = pg.l.with_error(&e);
+            let status = zt_web::error::status_of(e.kind());
+            (status, render(&pg)).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+pub async fn logout(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    if let Err(e) = zt_app::auth::logout(&app, &p, &addr).await {
+        tracing::warn!(error = %e, "logout failed");
+    }
+    let mut resp = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&zt_web::api::session::clear_cookie(&app)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
