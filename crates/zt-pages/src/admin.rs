@@ -31,7 +31,7 @@ struct AdminPage {
 pub async fn dashboard(State(app): State<App>, PageUser(p): PageUser) -> Response {
     let sys = p.has(Role::Sysadmin);
     let sec = p.has(Role::Secadmin);
-    if let Err(r) = require(sys || sec || p.has(Role::Auditor)) {
+    if let Some(r) = require(sys || sec || p.has(Role::Auditor)) {
         return r;
     }
     let mut page = AdminPage {
@@ -90,7 +90,7 @@ pub async fn import_calendar(
     PageUser(p): PageUser,
     Form(f): Form<CalendarForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, &f.csrf_token) {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
     let origin = Origin {

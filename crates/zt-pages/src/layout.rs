@@ -148,12 +148,13 @@ impl OptionalFromRequestParts<App> for PageUser {
     }
 }
 
-/// Every state-changing form carries the session's CSRF token.
-pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Response> {
+/// Every state-changing form carries the session's CSRF token. Returns the
+/// refusal page when it does not.
+pub fn check_csrf(p: &Principal, sent: &str) -> Option<Response> {
     if zt_web::extract::constant_time_eq(sent.as_bytes(), p.csrf_token.as_bytes()) {
-        Ok(())
+        None
     } else {
-        Err(error_page(
+        Some(error_page(
             StatusCode::FORBIDDEN,
             "页面已过期",
             "页面已过期或请求来源不明，请返回上一页刷新后重试。",
@@ -161,12 +162,9 @@ pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Response> {
     }
 }
 
-pub fn require(ok: bool) -> Result<(), Response> {
-    if ok {
-        Ok(())
-    } else {
-        Err(app_error(AppError::forbidden(), "/"))
-    }
+/// The refusal page when a role check fails.
+pub fn require(ok: bool) -> Option<Response> {
+    (!ok).then(|| app_error(AppError::forbidden(), "/"))
 }
 
 /// The landing page of a role after login.

@@ -151,7 +151,7 @@ pub async fn apply_form(
     PageUser(p): PageUser,
     Path(code): Path<String>,
 ) -> Response {
-    if let Err(r) = require(p.is_applicant()) {
+    if let Some(r) = require(p.is_applicant()) {
         return r;
     }
     match zt_app::catalogue::item_detail(&app, &code).await {
@@ -177,7 +177,7 @@ pub async fn apply(
         .find(|(k, _)| k == "csrf_token")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    if let Err(r) = check_csrf(&p, csrf) {
+    if let Some(r) = check_csrf(&p, csrf) {
         return r;
     }
     // Empty optional fields are absent, not empty strings.
@@ -211,7 +211,7 @@ struct MyCasesPage {
 }
 
 pub async fn my_cases(State(app): State<App>, PageUser(p): PageUser) -> Response {
-    if let Err(r) = require(p.is_applicant()) {
+    if let Some(r) = require(p.is_applicant()) {
         return r;
     }
     let q = zt_app::cases::ListQuery {
@@ -480,7 +480,7 @@ pub async fn upload(
             }
         }
     }
-    if let Err(r) = check_csrf(&p, &csrf) {
+    if let Some(r) = check_csrf(&p, &csrf) {
         return r;
     }
     let Some((name, data)) = file else {
@@ -545,7 +545,7 @@ pub async fn action(
     Path(no): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, f.csrf()) {
+    if let Some(r) = check_csrf(&p, f.csrf()) {
         return r;
     }
     match zt_app::cases::act(&app, &p, &addr, &no, &f.request()).await {
@@ -569,7 +569,7 @@ pub async fn rate(
     Path(no): Path<String>,
     Form(f): Form<RatingForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, &f.csrf_token) {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
     match zt_app::ratings::rate(&app, &p, &addr, &no, f.score.unwrap_or(0), &f.comment).await {
@@ -628,7 +628,7 @@ pub async fn messages_read(
     PageUser(p): PageUser,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, &f.csrf_token) {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
     let at = app.now_ts();

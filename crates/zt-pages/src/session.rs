@@ -97,7 +97,7 @@ pub async fn logout(
     PageUser(p): PageUser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, &f.csrf_token) {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
     if let Err(e) = zt_app::auth::logout(&app, &p, &addr).await {

@@ -41,7 +41,7 @@ pub async fn queue(
     PageUser(p): PageUser,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    if let Err(r) = require(p.is_case_staff()) {
+    if let Some(r) = require(p.is_case_staff()) {
         return r;
     }
     let status = q
@@ -100,7 +100,7 @@ pub async fn case_page(
     Path(no): Path<String>,
     Query(n): Query<Notice>,
 ) -> Response {
-    if let Err(r) = require(p.is_case_staff()) {
+    if let Some(r) = require(p.is_case_staff()) {
         return r;
     }
     match zt_app::cases::detail(&app, &p, &no).await {
@@ -122,7 +122,7 @@ pub async fn action(
     Path(no): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, f.csrf()) {
+    if let Some(r) = check_csrf(&p, f.csrf()) {
         return r;
     }
     match zt_app::cases::act(&app, &p, &addr, &no, &f.request()).await {
@@ -161,7 +161,7 @@ pub async fn answer(
     Path(id): Path<i64>,
     Form(f): Form<AnswerForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, &f.csrf_token) {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
     match zt_app::ratings::answer(&app, &p, &addr, id, &f.response).await {
