@@ -2,11 +2,12 @@
 chromedriver for the browser test without installing anything from PyPI."""
 
 import base64
+import time
 import json
 import urllib.error
 import urllib.request
 
-ELEMENT = "element-6066-11e4-a52f-4f735466cecf"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
 
 class WebDriverError(Exception):
@@ -68,6 +69,20 @@ class Element:
     def click(self):
         self.d._s("POST", f"/element/{self.id}/click", {})
 
+    def click_and_wait(self, timeout=30):
+        """Clicks something that loads a new page and waits for that page."""
+        self.d.js("window.__old_page = true;")
+        self.click()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.d.js("return window.__old_page === undefined && document.readyState === 'complete';"):
+                    return
+            except WebDriverError:
+                pass  # the page is being replaced
+            time.sleep(0.1)
+        raise WebDriverError("timed out waiting for the next page")
+
     def send_keys(self, text):
         self.d._s("POST", f"/element/{self.id}/value", {"text": text})
 
@@ -85,3 +100,11 @@ class Element:
 
     def text(self):
         return self.d._s("GET", f"/element/{self.id}/text")
+
+
+def _ref(self):
+    """The element as a script argument."""
+    return {ELEMENT: self.id}
+
+
+Element.ref = _ref
