@@ -175,10 +175,10 @@ pub async fn run_user(
     measure_from: Instant,
     deadline: Instant,
 ) {
-    let staff = args.staff_every > 0 && i % args.staff_every == 0;
+    let staff = args.staff_every > 0 && i.is_multiple_of(args.staff_every);
     let username = if staff {
         ["clerk", "reviewer", "approver"][(i / args.staff_every) % 3]
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         "agent"
     } else {
         "citizen"
@@ -225,7 +225,7 @@ pub async fn run_user(
         let roll: u32 = rand::thread_rng().gen_range(0..100);
         match roll {
             0..=29 => {
-                let q = if roll % 2 == 0 {
+                let q = if roll.is_multiple_of(2) {
                     "?q=%E8%AE%B8%E5%8F%AF"
                 } else {
                     ""
