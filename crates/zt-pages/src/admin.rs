@@ -26,6 +26,7 @@ struct AdminPage {
     items: Vec<ItemSummary>,
     years: Vec<i32>,
     users: Vec<UserView>,
+    role_options: Vec<(&'static str, &'static str)>,
 }
 
 pub async fn dashboard(State(app): State<App>, PageUser(p): PageUser) -> Response {
@@ -42,6 +43,11 @@ pub async fn dashboard(State(app): State<App>, PageUser(p): PageUser) -> Respons
         items: Vec::new(),
         years: app.calendar().years().map(|(y, _)| y).collect(),
         users: Vec::new(),
+        role_options: Role::ALL
+            .iter()
+            .filter(|r| **r != Role::Applicant)
+            .map(|r| (r.as_str(), r.label_zh()))
+            .collect(),
     };
     if sys {
         let depts = zt_app::catalogue::departments(&app)
@@ -101,5 +107,210 @@ pub async fn import_calendar(
     match zt_app::admin::import_calendar(&app, Some(&p), &origin, &f.toml, f.source.trim()).await {
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => app_error(e, "/admin"),
+    }
+}
+
+fn origin(p: &zt_app::Principal, addr: String) -> Origin {
+    Origin {
+        actor_id: Some(p.user_id),
+        actor_name: p.username.clone(),
+        client_addr: addr,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DeptForm {
+    csrf_token: String,
+    code: String,
+    name: String,
+    region_code: String,
+    #[serde(default)]
+    parent: String,
+}
+
+pub async fn create_department(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    Form(f): Form<DeptForm>,
+) -> Response {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    let parent = Some(f.parent.as_str()).filter(|s| !s.is_empty());
+    match zt_app::admin::create_department(
+        &app,
+        Some(&p),
+        &origin(&p, addr),
+        f.code.trim(),
+        &f.name,
+        f.region_code.trim(),
+        parent,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/admin").into_response(),
+        Err(e) => app_error(e, "/admin"),
+    }
+}
+
+pub async fn create_user(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if let Some(r) = check_csrf(&p, &get("csrf_token")) {
+        return r;
+    }
+    let req = zt_app::admin::NewUserRequest {
+        username: get("username").trim().to_string(),
+        password: get("password"),
+        display_name: get("display_name"),
+        user_type: get("user_type"),
+        roles: pairs
+            .iter()
+            .filter(|(k, _)| k == "roles")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        dept_code: Some(get("dept_code")).filter(|s| !s.is_empty()),
+        must_change_password: true,
+        ..Default::default()
+    };
+    match zt_app::admin::create_user(&app, Some(&p), &origin(&p, addr), &req).await {
+        Ok(_) => Redirect::to("/admin").into_response(),
+        Err(e) => app_error(e, "/admin"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    csrf_token: String,
+    username: String,
+    password: String,
+}
+
+pub async fn reset_password(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    Form(f): Form<ResetForm>,
+) -> Response {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    match zt_app::admin::reset_password(
+        &app,
+        Some(&p),
+        &origin(&p, addr),
+        f.username.trim(),
+        &f.password,
+    )
+    .await
+    {
+        Ok(()) => Redirect::to("/admin").into_response(),
+        Err(e) => app_error(e, "/admin"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_item.html")]
+struct ItemPage {
+    l: Layout,
+    item: zt_app::catalogue::ItemDetail,
+    versions: Vec<(i64, String)>,
+    definition: String,
+}
+
+pub async fn item(
+    State(app): State<App>,
+    PageUser(p): PageUser,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
+    if let Some(r) = require(p.has(Role::Sysadmin)) {
+        return r;
+    }
+    let (row, def) = match zt_app::catalogue::get_item(&app, &code).await {
+        Ok(x) => x,
+        Err(e) => return app_error(e, "/admin"),
+    };
+    let versions = match app.read().await {
+        Ok(mut c) => zt_store::items::versions(&mut c, row.id)
+            .await
+            .unwrap_or_default(),
+        Err(e) => return app_error(e, "/admin"),
+    };
+    let definition = serde_json::to_string_pretty(&def).unwrap_or_default();
+    render(&ItemPage {
+        l: Layout::new("事项管理", Some(&p)),
+        item: zt_app::catalogue::detail_of(&row, def),
+        versions: versions
+            .into_iter()
+            .map(|v| (v.version, v.published_at))
+            .collect(),
+        definition,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct VersionForm {
+    csrf_token: String,
+    based_on: i64,
+    definition: String,
+}
+
+pub async fn publish_version(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    Form(f): Form<VersionForm>,
+) -> Response {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    let here = format!("/admin/items/{code}");
+    let def = match zt_web::extract::parse_json::<zt_domain::item::ItemDefinition>(
+        f.definition.as_bytes(),
+    ) {
+        Ok(d) => d,
+        Err(e) => return app_error(e, &here),
+    };
+    match zt_app::catalogue::publish_version(&app, &p, &origin(&p, addr), &code, f.based_on, &def)
+        .await
+    {
+        Ok(_) => Redirect::to(&here).into_response(),
+        Err(e) => app_error(e, &here),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    csrf_token: String,
+    published: bool,
+}
+
+pub async fn item_status(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    let here = format!("/admin/items/{code}");
+    match zt_app::catalogue::set_item_status(&app, &p, &origin(&p, addr), &code, f.published).await
+    {
+        Ok(()) => Redirect::to(&here).into_response(),
+        Err(e) => app_error(e, &here),
     }
 }
