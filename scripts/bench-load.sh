@@ -51,13 +51,13 @@ for backend in "${backends[@]}"; do
   set +e
   taskset -c 1 target/release/zt-loadtest --base-url "http://127.0.0.1:$port" --users "$users" \
     --duration "$secs" --ramp-up "${ZT_BENCH_RAMP:-10}" --think-ms "${ZT_BENCH_THINK_MS:-200}" \
-    --report "$out/$backend-$users-think${ZT_BENCH_THINK_MS:-200}.json"
+    --report "$out/$backend${ZT_SQLITE_LAYOUT:+-$ZT_SQLITE_LAYOUT}-$users-think${ZT_BENCH_THINK_MS:-200}.json"
   rc=$?
   set -e
   after=$(cpu_ticks "$pid")
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  python3 - "$out/$backend-$users-think${ZT_BENCH_THINK_MS:-200}.json" "$before" "$after" "$clk_tck" "$rss_kb" <<'PY'
+  python3 - "$out/$backend${ZT_SQLITE_LAYOUT:+-$ZT_SQLITE_LAYOUT}-$users-think${ZT_BENCH_THINK_MS:-200}.json" "$before" "$after" "$clk_tck" "$rss_kb" <<'PY'
 import json, sys
 path, before, after, tck, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 r = json.load(open(path))
