@@ -22,6 +22,25 @@ loud_skip() {
   skipped+=("$1")
 }
 
+# --- An S3-compatible server for the file-store test (moto, from PyPI) ----------
+if ! command -v moto_server >/dev/null 2>&1 && command -v pip >/dev/null 2>&1; then
+  pip install -q "moto[server]" >/dev/null 2>&1 || true
+fi
+if command -v moto_server >/dev/null 2>&1; then
+  s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  moto_server -H 127.0.0.1 -p "$s3_port" >/dev/null 2>&1 &
+  moto_pid=$!
+  trap 'kill $moto_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break; sleep 0.2; done
+  curl -s -o /dev/null -X PUT "http://127.0.0.1:$s3_port/zt-test"
+  export ZT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+elif $ci; then
+  echo "FAILED: the S3 file-store test needs moto_server (pip install 'moto[server]'), and CI must run it" >&2
+  exit 1
+else
+  loud_skip "S3 file-store test (zt-store files::s3_round_trip)" "moto_server not installed (pip install 'moto[server]')"
+fi
+
 # --- Rust tests -------------------------------------------------------------
 # One test process per binary (the harness shares a seeded template database
 # among a binary's tests); threads are capped for the 2-core machine.

@@ -77,7 +77,8 @@ pub async fn build_app(
     clock: Arc<dyn Clock>,
     demo: bool,
 ) -> anyhow::Result<App> {
-    let files = FileStore::local(&cfg.data_dir.join("files")).context("opening the file store")?;
+    let files = FileStore::open(&cfg.file_store, &cfg.data_dir.join("files"))
+        .context("opening the file store")?;
     App::new(db, files, clock, cfg.settings(demo))
         .await
         .map_err(|e| anyhow::anyhow!("starting the application: {e}"))

@@ -17,6 +17,10 @@ pub struct Config {
     pub listen: String,
     /// Stored files (materials) and the demo database.
     pub data_dir: PathBuf,
+    /// Where materials are stored: empty for `<data_dir>/files`, or an
+    /// S3-compatible bucket `s3://bucket/prefix` (credentials and endpoint
+    /// from the standard `AWS_*` variables).
+    pub file_store: String,
     /// Read connections (SQLite) or all connections (PostgreSQL).
     pub db_max_connections: u32,
     /// tracing filter, e.g. `info` or `zt_web=debug,info`.
@@ -41,6 +45,7 @@ impl Default for Config {
             database_url: "sqlite://var/zhengtong.db".into(),
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("var"),
+            file_store: String::new(),
             db_max_connections: 16,
             log: "info".into(),
             log_format: "text".into(),
