@@ -276,11 +276,7 @@ pub async fn logout(app: &App, p: &Principal, client_addr: &str) -> Result<()> {
     let at = app.now_ts();
     let mut tx = app.begin().await?;
     sessions::delete(&mut tx, &p.session_id).await?;
-    let origin = Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: client_addr.into(),
-    };
+    let origin = Origin::of(p, client_addr);
     audit(
         &mut tx,
         &at,
@@ -324,11 +320,7 @@ pub async fn change_password(
     let mut tx = app.begin().await?;
     users::set_password(&mut tx, p.user_id, &hash, false, &at).await?;
     sessions::delete_for_user(&mut tx, p.user_id).await?;
-    let origin = Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: client_addr.into(),
-    };
+    let origin = Origin::of(p, client_addr);
     audit(
         &mut tx,
         &at,

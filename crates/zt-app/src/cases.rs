@@ -204,14 +204,6 @@ async fn load_visible(conn: &mut Conn, p: &Principal, case_no: &str) -> Result<C
     Ok(row)
 }
 
-fn origin_of(p: &Principal, client_addr: &str) -> Origin {
-    Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: client_addr.into(),
-    }
-}
-
 fn clean_text(s: &str, max: usize, field: &'static str, what: &str) -> Result<String> {
     let t = s.trim();
     if t.chars().count() > max {
@@ -347,7 +339,7 @@ pub async fn create_draft(
     audit(
         &mut tx,
         &at,
-        &origin_of(p, client_addr),
+        &Origin::of(p, client_addr),
         "case_create",
         &format!("case:{number}"),
         "success",
@@ -391,7 +383,7 @@ pub async fn update_form(
     audit(
         &mut tx,
         &at,
-        &origin_of(p, client_addr),
+        &Origin::of(p, client_addr),
         "case_form_update",
         &format!("case:{case_no}"),
         "success",
@@ -499,7 +491,7 @@ pub async fn upload_material(
         audit(
             &mut tx,
             &at,
-            &origin_of(p, client_addr),
+            &Origin::of(p, client_addr),
             "material_upload",
             &format!("case:{case_no}"),
             "success",
@@ -805,7 +797,7 @@ pub async fn act(
     audit(
         &mut tx,
         &at,
-        &origin_of(p, client_addr),
+        &Origin::of(p, client_addr),
         &format!("case_{}", action.as_str()),
         &format!("case:{case_no}"),
         "success",

@@ -115,11 +115,7 @@ pub async fn rate(
     if score.needs_rectification() {
         store::open_rectification(&mut tx, rating_id, row.id, row.dept_id, &at).await?;
     }
-    let origin = Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: client_addr.into(),
-    };
+    let origin = Origin::of(p, client_addr);
     audit(
         &mut tx,
         &at,
@@ -201,11 +197,7 @@ pub async fn answer(
         )
         .await?;
     }
-    let origin = Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: client_addr.into(),
-    };
+    let origin = Origin::of(p, client_addr);
     audit(
         &mut tx,
         &at,

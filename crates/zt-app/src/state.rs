@@ -120,6 +120,15 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// A signed-in user acting from a client address.
+    pub fn of(p: &crate::Principal, client_addr: &str) -> Self {
+        Self {
+            actor_id: Some(p.user_id),
+            actor_name: p.username.clone(),
+            client_addr: client_addr.into(),
+        }
+    }
+
     pub fn anonymous(client_addr: &str) -> Self {
         Self {
             actor_id: None,

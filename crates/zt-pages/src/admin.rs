@@ -99,22 +99,10 @@ pub async fn import_calendar(
     if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
-    let origin = Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: addr,
-    };
+    let origin = Origin::of(&p, &addr);
     match zt_app::admin::import_calendar(&app, Some(&p), &origin, &f.toml, f.source.trim()).await {
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => app_error(e, "/admin"),
-    }
-}
-
-fn origin(p: &zt_app::Principal, addr: String) -> Origin {
-    Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: addr,
     }
 }
 
@@ -141,7 +129,7 @@ pub async fn create_department(
     match zt_app::admin::create_department(
         &app,
         Some(&p),
-        &origin(&p, addr),
+        &Origin::of(&p, &addr),
         f.code.trim(),
         &f.name,
         f.region_code.trim(),
@@ -184,7 +172,7 @@ pub async fn create_user(
         must_change_password: true,
         ..Default::default()
     };
-    match zt_app::admin::create_user(&app, Some(&p), &origin(&p, addr), &req).await {
+    match zt_app::admin::create_user(&app, Some(&p), &Origin::of(&p, &addr), &req).await {
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => app_error(e, "/admin"),
     }
@@ -209,7 +197,7 @@ pub async fn reset_password(
     match zt_app::admin::reset_password(
         &app,
         Some(&p),
-        &origin(&p, addr),
+        &Origin::of(&p, &addr),
         f.username.trim(),
         &f.password,
     )
@@ -283,8 +271,15 @@ pub async fn publish_version(
         Ok(d) => d,
         Err(e) => return app_error(e, &here),
     };
-    match zt_app::catalogue::publish_version(&app, &p, &origin(&p, addr), &code, f.based_on, &def)
-        .await
+    match zt_app::catalogue::publish_version(
+        &app,
+        &p,
+        &Origin::of(&p, &addr),
+        &code,
+        f.based_on,
+        &def,
+    )
+    .await
     {
         Ok(_) => Redirect::to(&here).into_response(),
         Err(e) => app_error(e, &here),
@@ -308,7 +303,8 @@ pub async fn item_status(
         return r;
     }
     let here = format!("/admin/items/{code}");
-    match zt_app::catalogue::set_item_status(&app, &p, &origin(&p, addr), &code, f.published).await
+    match zt_app::catalogue::set_item_status(&app, &p, &Origin::of(&p, &addr), &code, f.published)
+        .await
     {
         Ok(()) => Redirect::to(&here).into_response(),
         Err(e) => app_error(e, &here),

@@ -545,12 +545,26 @@ pub async fn action(
     Path(no): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Some(r) = check_csrf(&p, f.csrf()) {
+    act_and_show(&app, &addr, &p, &no, f, false).await
+}
+
+/// Takes an action from a case page (the applicant's or the workbench's) and
+/// shows the case again: with a notice on success, with the error otherwise.
+pub async fn act_and_show(
+    app: &App,
+    addr: &str,
+    p: &Principal,
+    no: &str,
+    f: ActionForm,
+    staff: bool,
+) -> Response {
+    if let Some(r) = check_csrf(p, f.csrf()) {
         return r;
     }
-    match zt_app::cases::act(&app, &p, &addr, &no, &f.request()).await {
+    match zt_app::cases::act(app, p, addr, no, &f.request()).await {
+        Ok(_) if staff => Redirect::to(&format!("/workbench/cases/{no}?done=1")).into_response(),
         Ok(_) => Redirect::to(&format!("/my/cases/{no}?done=acted")).into_response(),
-        Err(e) => case_error(&app, &p, &no, e, false).await,
+        Err(e) => case_error(app, p, no, e, staff).await,
     }
 }
 

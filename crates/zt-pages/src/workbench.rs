@@ -12,7 +12,7 @@ use zt_app::App;
 use zt_web::extract::ClientAddr;
 
 use crate::layout::{app_error, check_csrf, render, require, Layout, PageUser};
-use crate::portal::{case_error, case_page_for, ActionForm};
+use crate::portal::{act_and_show, case_page_for, ActionForm};
 
 const QUEUE_STATUSES: &str = "submitted,in_review,supplement_requested,suspended,approved,denied";
 
@@ -122,13 +122,7 @@ pub async fn action(
     Path(no): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Some(r) = check_csrf(&p, f.csrf()) {
-        return r;
-    }
-    match zt_app::cases::act(&app, &p, &addr, &no, &f.request()).await {
-        Ok(_) => Redirect::to(&format!("/workbench/cases/{no}?done=1")).into_response(),
-        Err(e) => case_error(&app, &p, &no, e, true).await,
-    }
+    act_and_show(&app, &addr, &p, &no, f, true).await
 }
 
 #[derive(Template)]

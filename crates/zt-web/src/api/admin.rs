@@ -7,20 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use zt_app::admin::{NewUserRequest, UserView};
 use zt_app::state::Origin;
-use zt_app::{App, AppError, Principal};
+use zt_app::{App, AppError};
 use zt_domain::item::ItemDefinition;
 use zt_domain::role::Role;
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Auth, ClientAddr};
-
-fn origin(p: &Principal, addr: &str) -> Origin {
-    Origin {
-        actor_id: Some(p.user_id),
-        actor_name: p.username.clone(),
-        client_addr: addr.into(),
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdView {
@@ -36,7 +28,7 @@ pub async fn create_user(
     Auth(p): Auth,
     ApiJson(req): ApiJson<NewUserRequest>,
 ) -> ApiResult<(StatusCode, Json<IdView>)> {
-    let id = zt_app::admin::create_user(&app, Some(&p), &origin(&p, &addr), &req).await?;
+    let id = zt_app::admin::create_user(&app, Some(&p), &Origin::of(&p, &addr), &req).await?;
     Ok((StatusCode::CREATED, Json(IdView { id })))
 }
 
@@ -80,8 +72,14 @@ pub async fn reset_password(
     Path(username): Path<String>,
     ApiJson(req): ApiJson<PasswordReset>,
 ) -> ApiResult<StatusCode> {
-    zt_app::admin::reset_password(&app, Some(&p), &origin(&p, &addr), &username, &req.password)
-        .await?;
+    zt_app::admin::reset_password(
+        &app,
+        Some(&p),
+        &Origin::of(&p, &addr),
+        &username,
+        &req.password,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -108,7 +106,7 @@ pub async fn create_department(
     let id = zt_app::admin::create_department(
         &app,
         Some(&p),
-        &origin(&p, &addr),
+        &Origin::of(&p, &addr),
         &req.code,
         &req.name,
         &req.region_code,
@@ -139,7 +137,7 @@ pub async fn create_item(
     zt_app::catalogue::create_item(
         &app,
         &p,
-        &origin(&p, &addr),
+        &Origin::of(&p, &addr),
         &req.code,
         &req.impl_code,
         &req.dept,
@@ -175,7 +173,7 @@ pub async fn publish_version(
     let version = zt_app::catalogue::publish_version(
         &app,
         &p,
-        &origin(&p, &addr),
+        &Origin::of(&p, &addr),
         &code,
         req.based_on,
         &req.definition,
@@ -238,7 +236,8 @@ pub async fn set_item_status(
     Path(code): Path<String>,
     ApiJson(req): ApiJson<ItemStatus>,
 ) -> ApiResult<StatusCode> {
-    zt_app::catalogue::set_item_status(&app, &p, &origin(&p, &addr), &code, req.published).await?;
+    zt_app::catalogue::set_item_status(&app, &p, &Origin::of(&p, &addr), &code, req.published)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -276,7 +275,7 @@ pub async fn import_calendar(
         .into());
     }
     let years =
-        zt_app::admin::import_calendar(&app, Some(&p), &origin(&p, &addr), &req.toml, source)
+        zt_app::admin::import_calendar(&app, Some(&p), &Origin::of(&p, &addr), &req.toml, source)
             .await?;
     Ok((StatusCode::CREATED, Json(CalendarYears { years })))
 }
