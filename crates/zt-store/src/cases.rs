@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::error::{Result, StoreError};
+use crate::error::{changed, Result};
 use crate::items::escape_like;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -131,7 +131,7 @@ pub async fn update_state(
     expected_version: i64,
     u: &StateUpdate<'_>,
 ) -> Result<i64> {
-    let n = sqlx::query(
+    changed(sqlx::query(
         "UPDATE cases SET status = $1, accepted = $2, step = $3, signatures = $4, supplement = $5, accepted_on = $6, \
          due_date = $7, statutory_due_date = $8, paused_days = $9, paused_since = $10, submitted_at = $11, \
          decided_at = $12, completed_at = $13, updated_at = $14, version = version + 1 \
@@ -155,10 +155,7 @@ pub async fn update_state(
     .bind(expected_version)
     .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict);
-    }
+    .rows_affected())?;
     Ok(expected_version + 1)
 }
 
@@ -171,17 +168,14 @@ pub async fn update_form(
     form: &str,
     now: &str,
 ) -> Result<()> {
-    let n = sqlx::query("UPDATE cases SET form = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
+    changed(sqlx::query("UPDATE cases SET form = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
         .bind(form)
         .bind(now)
         .bind(id)
         .bind(expected_version)
         .execute(&mut *conn)
         .await?
-        .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict);
-    }
+        .rows_affected())?;
     Ok(())
 }
 
@@ -193,7 +187,7 @@ pub async fn bump_version(
     expected_version: i64,
     now: &str,
 ) -> Result<()> {
-    let n = sqlx::query(
+    changed(sqlx::query(
         "UPDATE cases SET updated_at = $1, version = version + 1 WHERE id = $2 AND version = $3",
     )
     .bind(now)
@@ -201,10 +195,7 @@ pub async fn bump_version(
     .bind(expected_version)
     .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict);
-    }
+    .rows_affected())?;
     Ok(())
 }
 

@@ -37,3 +37,13 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An optimistic update must change exactly the row it expected; none
+/// changed means someone else got there first.
+pub(crate) fn changed(rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
+}

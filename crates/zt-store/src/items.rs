@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 use zt_domain::item::ItemDefinition;
 
-use crate::error::{Result, StoreError};
+use crate::error::{changed, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ItemRow {
@@ -99,22 +99,21 @@ pub async fn publish_version(
         .as_str()
         .unwrap_or("licensing")
         .to_string();
-    let n = sqlx::query(
-        "UPDATE items SET current_version = $1, name = $2, kind = $3, updated_at = $4 \
+    changed(
+        sqlx::query(
+            "UPDATE items SET current_version = $1, name = $2, kind = $3, updated_at = $4 \
          WHERE id = $5 AND current_version = $6",
-    )
-    .bind(next)
-    .bind(&def.name)
-    .bind(&kind)
-    .bind(now)
-    .bind(item_id)
-    .bind(expected)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict);
-    }
+        )
+        .bind(next)
+        .bind(&def.name)
+        .bind(&kind)
+        .bind(now)
+        .bind(item_id)
+        .bind(expected)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+    )?;
     insert_version(conn, item_id, next, def, by, now).await?;
     Ok(next)
 }

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::error::{Result, StoreError};
+use crate::error::{changed, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RatingRow {
@@ -120,7 +120,7 @@ pub async fn answer(
     by: i64,
     now: &str,
 ) -> Result<()> {
-    let n = sqlx::query(
+    changed(sqlx::query(
         "UPDATE rectifications SET status = 'answered', response = $1, answered_by = $2, answered_at = $3 \
          WHERE id = $4 AND status = 'open'",
     )
@@ -130,9 +130,6 @@ pub async fn answer(
     .bind(id)
     .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict);
-    }
+    .rows_affected())?;
     Ok(())
 }
