@@ -37,6 +37,10 @@ pub struct Config {
     /// `split` (one WAL writer + read pool; the default) or `shared` (one
     /// pool, rollback journal: only for benchmarking what the split buys).
     pub sqlite_layout: String,
+    /// Consecutive login failures that lock an account.
+    pub lockout_threshold: u32,
+    /// Minutes a locked account stays locked.
+    pub lockout_minutes: i64,
 }
 
 impl Default for Config {
@@ -55,6 +59,8 @@ impl Default for Config {
             max_upload_mb: 10,
             secure_cookies: false,
             sqlite_layout: "split".into(),
+            lockout_threshold: 5,
+            lockout_minutes: 15,
         }
     }
 }
@@ -102,6 +108,8 @@ impl Config {
             max_upload_bytes: self.max_upload_mb.max(1) * 1024 * 1024,
             demo,
             secure_cookies: self.secure_cookies,
+            lockout_threshold: self.lockout_threshold.max(1),
+            lockout: chrono::Duration::minutes(self.lockout_minutes.max(1)),
         }
     }
 }

@@ -123,7 +123,7 @@ fn invalid_credentials() -> AppError {
     AppError::new(
         ErrorKind::Unauthenticated,
         "AUTH_INVALID_CREDENTIALS",
-        "用户名或密码错误。",
+        "用户名或密码错误；连续多次错误后账号将被临时锁定，请稍后再试。",
     )
 }
 
@@ -177,10 +177,18 @@ pub async fn login(
         .as_ref()
         .filter(|u| u.active != 0)
         .and_then(|u| u.password_hash.clone());
-    let ok = verify_blocking(password.to_string(), hash).await
-        && user.as_ref().is_some_and(|u| u.active != 0);
     let now = app.clock.now();
     let at = ts(now);
+    // A locked account fails like a wrong password: the answer must not tell
+    // whether the account exists, nor whether it is locked.
+    let locked = user
+        .as_ref()
+        .and_then(|u| u.locked_until.as_deref())
+        .and_then(|t| parse_ts(t).ok())
+        .is_some_and(|until| until > now);
+    let ok = verify_blocking(password.to_string(), hash).await
+        && user.as_ref().is_some_and(|u| u.active != 0)
+        && !locked;
     let mut tx = app.begin().await?;
     let Some(user) = user.filter(|_| ok) else {
         let origin = Origin {
@@ -195,12 +203,32 @@ pub async fn login(
             "login",
             &format!("user:{}", origin.actor_name),
             "failure",
-            json!({}),
+            json!({"locked": locked}),
         )
         .await?;
+        if let Some(u) = users::by_username(&mut tx, username)
+            .await?
+            .filter(|_| !locked)
+        {
+            let threshold = i64::from(app.settings.lockout_threshold.max(1));
+            let until = ts(now + app.settings.lockout);
+            if users::record_failure(&mut tx, u.id, threshold, &until).await? {
+                audit(
+                    &mut tx,
+                    &at,
+                    &origin,
+                    "lockout",
+                    &format!("user:{}", u.id),
+                    "success",
+                    json!({"until": until}),
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
         return Err(invalid_credentials());
     };
+    users::record_success(&mut tx, user.id).await?;
     let token = random_hex();
     let row = SessionRow {
         id: sm3_hex(token.as_bytes()),

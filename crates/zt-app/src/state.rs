@@ -24,6 +24,10 @@ pub struct Settings {
     pub demo: bool,
     /// Cookies only over TLS (false on plain-HTTP loopback).
     pub secure_cookies: bool,
+    /// Consecutive login failures that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked.
+    pub lockout: Duration,
 }
 
 impl Default for Settings {
@@ -35,6 +39,8 @@ impl Default for Settings {
             max_upload_bytes: 10 * 1024 * 1024,
             demo: false,
             secure_cookies: false,
+            lockout_threshold: 5,
+            lockout: Duration::minutes(15),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct UserRow {
     pub must_change_password: i64,
     pub password_changed_at: Option<String>,
     pub created_at: String,
+    pub failed_logins: i64,
+    pub locked_until: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -39,7 +41,8 @@ pub struct NewUser {
 }
 
 const COLS: &str = "id, username, password_hash, display_name, user_type, id_number, mobile, org_uscc, \
-     org_name, dept_id, real_name_level, active, must_change_password, password_changed_at, created_at";
+     org_name, dept_id, real_name_level, active, must_change_password, password_changed_at, created_at, \
+     failed_logins, locked_until";
 
 pub async fn insert(conn: &mut AnyConnection, u: &NewUser, now: &str) -> Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
@@ -157,4 +160,39 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
         .fetch_one(&mut *conn)
         .await?;
     Ok(n)
+}
+
+/// Records a failed login; at `threshold` consecutive failures the account is
+/// locked until `lock_until` and the count starts again. Returns whether this
+/// failure locked the account.
+pub async fn record_failure(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    threshold: i64,
+    lock_until: &str,
+) -> Result<bool> {
+    let (n,): (i64,) = sqlx::query_as(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if n < threshold {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
+        .bind(lock_until)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// A successful login clears the failure count and any expired lock.
+pub async fn record_success(conn: &mut AnyConnection, user_id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

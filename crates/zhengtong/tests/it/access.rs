@@ -251,3 +251,55 @@ async fn admin_separation_of_duties(t: TestApp) {
         "no full identity number in listings"
     );
 }
+
+both!(lockout_after_repeated_failures);
+async fn lockout_after_repeated_failures(t: TestApp) {
+    let anon = t.anon();
+    let wrong = json!({"username": "citizen", "password": "Wrong@2026"});
+    let right = json!({"username": "citizen", "password": crate::harness::PASSWORD});
+    for _ in 0..4 {
+        assert_eq!(
+            anon.post("/api/v1/session", &wrong).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // A success clears the count.
+    assert_eq!(anon.post("/api/v1/session", &right).await.0, StatusCode::OK);
+    for _ in 0..4 {
+        assert_eq!(
+            anon.post("/api/v1/session", &wrong).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM audit_records WHERE action = 'lockout'")
+            .await,
+        0
+    );
+    // The fifth consecutive failure locks the account for 15 minutes.
+    let (s, fifth) = anon.post("/api/v1/session", &wrong).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM audit_records WHERE action = 'lockout'")
+            .await,
+        1
+    );
+    let (s, b) = anon.post("/api/v1/session", &right).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("AUTH_INVALID_CREDENTIALS"))
+    );
+    assert_eq!(
+        b["message"], fifth["message"],
+        "a locked account answers like a wrong password"
+    );
+    // Other accounts are not affected.
+    t.login("citizen2").await;
+    t.clock.advance(chrono::Duration::minutes(14));
+    assert_eq!(
+        anon.post("/api/v1/session", &right).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    t.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(anon.post("/api/v1/session", &right).await.0, StatusCode::OK);
+}
