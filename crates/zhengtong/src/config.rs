@@ -41,6 +41,8 @@ pub struct Config {
     pub lockout_threshold: u32,
     /// Minutes a locked account stays locked.
     pub lockout_minutes: i64,
+    /// Login attempts allowed per client address per minute.
+    pub login_rate_per_minute: u32,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             sqlite_layout: "split".into(),
             lockout_threshold: 5,
             lockout_minutes: 15,
+            login_rate_per_minute: 30,
         }
     }
 }
@@ -110,6 +113,7 @@ impl Config {
             secure_cookies: self.secure_cookies,
             lockout_threshold: self.lockout_threshold.max(1),
             lockout: chrono::Duration::minutes(self.lockout_minutes.max(1)),
+            login_rate_per_minute: self.login_rate_per_minute.max(1),
         }
     }
 }

@@ -166,6 +166,17 @@ pub async fn login(
     password: &str,
     client_addr: &str,
 ) -> Result<(Principal, String)> {
+    if !app.login_limiter.allow(
+        client_addr,
+        app.clock.now(),
+        app.settings.login_rate_per_minute,
+    ) {
+        return Err(AppError::new(
+            ErrorKind::TooManyRequests,
+            "AUTH_RATE_LIMITED",
+            "登录尝试过于频繁，请一分钟后再试。",
+        ));
+    }
     if username.is_empty() || username.chars().count() > 64 || password.chars().count() > 128 {
         return Err(invalid_credentials());
     }

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Unprocessable,
     TooLarge,
     UnsupportedMedia,
+    /// Too many attempts from one client in a short time.
+    TooManyRequests,
     Internal,
 }
 

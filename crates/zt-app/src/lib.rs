@@ -8,6 +8,7 @@ pub mod cases;
 pub mod catalogue;
 pub mod clock;
 pub mod error;
+pub mod limiter;
 pub mod notify;
 pub mod principal;
 pub mod ratings;

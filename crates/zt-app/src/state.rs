@@ -28,6 +28,8 @@ pub struct Settings {
     pub lockout_threshold: u32,
     /// How long a locked account stays locked.
     pub lockout: Duration,
+    /// Login attempts allowed per client address per minute.
+    pub login_rate_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -41,6 +43,7 @@ impl Default for Settings {
             secure_cookies: false,
             lockout_threshold: 5,
             lockout: Duration::minutes(15),
+            login_rate_per_minute: 30,
         }
     }
 }
@@ -53,6 +56,7 @@ pub struct App {
     pub settings: Arc<Settings>,
     pub sms: Arc<dyn SmsSender>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
+    pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
 
 impl App {
@@ -70,6 +74,7 @@ impl App {
             settings: Arc::new(settings),
             sms: Arc::new(LogSms),
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
+            login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };
         app.reload_calendar().await?;
         Ok(app)

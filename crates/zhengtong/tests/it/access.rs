@@ -303,3 +303,36 @@ async fn lockout_after_repeated_failures(t: TestApp) {
     t.clock.advance(chrono::Duration::minutes(2));
     assert_eq!(anon.post("/api/v1/session", &right).await.0, StatusCode::OK);
 }
+
+both!(login_rate_limited_per_address);
+async fn login_rate_limited_per_address(t: TestApp) {
+    let anon = t.anon();
+    let wrong = json!({"username": "nobody", "password": "Wrong@2026"});
+    for _ in 0..30 {
+        assert_eq!(
+            anon.post("/api/v1/session", &wrong).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (s, b) = anon
+        .post(
+            "/api/v1/session",
+            &json!({"username": "citizen", "password": crate::harness::PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("AUTH_RATE_LIMITED")),
+        "{b}"
+    );
+    t.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(
+        anon.post(
+            "/api/v1/session",
+            &json!({"username": "citizen", "password": crate::harness::PASSWORD})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
