@@ -11,7 +11,7 @@ use zt_domain::role::{roles_compatible, Role};
 use zt_store::users::{self, NewUser};
 use zt_store::{calendar, departments, sessions, StoreError};
 
-use crate::auth::{check_password_policy, hash_password};
+use crate::auth::check_password_policy;
 use crate::error::{AppError, ErrorKind, Result};
 use crate::principal::Principal;
 use crate::state::{audit, App, Origin};
@@ -179,10 +179,7 @@ pub async fn create_user(
             "real_name_level",
         ));
     }
-    let hash = {
-        let pw = req.password.clone();
-        crate::auth::hashing(move || hash_password(&pw)).await??
-    };
+    let hash = crate::auth::hash_password_off_thread(&req.password).await?;
     let at = app.now_ts();
     let mut tx = app.begin().await?;
     let dept_id = match req.dept_code.as_deref().filter(|s| !s.is_empty()) {
@@ -252,10 +249,7 @@ pub async fn reset_password(
 ) -> Result<()> {
     require(p, Role::Sysadmin)?;
     check_password_policy(username, password)?;
-    let hash = {
-        let pw = password.to_string();
-        crate::auth::hashing(move || hash_password(&pw)).await??
-    };
+    let hash = crate::auth::hash_password_off_thread(password).await?;
     let at = app.now_ts();
     let mut tx = app.begin().await?;
     let user = users::by_username(&mut tx, username)

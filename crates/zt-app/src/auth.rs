@@ -9,7 +9,7 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::json;
 use zt_domain::role::Role;
 use zt_store::files::sm3_hex;
@@ -56,6 +56,12 @@ pub async fn hashing<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// Hashes a new password on the bounded hashing pool.
+pub async fn hash_password_off_thread(password: &str) -> Result<String> {
+    let password = password.to_string();
+    hashing(move || hash_password(&password)).await?
 }
 
 /// Hashing is deliberately slow: keep it off the async workers.
@@ -351,10 +357,7 @@ pub async fn change_password(
         );
     }
     check_password_policy(&user.username, new)?;
-    let hash = {
-        let new = new.to_string();
-        hashing(move || hash_password(&new)).await??
-    };
+    let hash = hash_password_off_thread(new).await?;
     let at = app.now_ts();
     let mut tx = app.begin().await?;
     users::set_password(&mut tx, p.user_id, &hash, false, &at).await?;
@@ -372,11 +375,6 @@ pub async fn change_password(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Whether the cookie's session expires within the absolute lifetime from `now`.
-pub fn expires_at(app: &App, now: DateTime<Utc>) -> DateTime<Utc> {
-    now + app.settings.session_absolute
 }
 
 #[cfg(test)]
