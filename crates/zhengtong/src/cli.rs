@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// The audit trail: verify its hash chain, anchor it, archive old records.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Administration from the host: accounts, passwords, holiday calendar.
     Admin {
         #[command(subcommand)]
@@ -63,6 +68,25 @@ pub enum DbCommand {
     Migrate,
     /// Report whether the schema is current.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the SM3 chain and the anchors; name the first altered, deleted or
+    /// reordered record and exit 1, or exit 0 when intact.
+    Verify,
+    /// Record the chain's head now (the server also does it periodically).
+    Anchor,
+    /// Move records older than a date (and the retention period) to a
+    /// JSON-lines file, leaving a mark from which verification continues.
+    Archive {
+        /// Beijing date, YYYY-MM-DD: records before it are archived.
+        #[arg(long)]
+        before: String,
+        /// Directory for the archive file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,15 @@ pub struct Config {
     pub lockout_minutes: i64,
     /// Login attempts allowed per client address per minute.
     pub login_rate_per_minute: u32,
+    /// Anchors of the audit chain are also appended here (empty for
+    /// `<data_dir>/audit-anchors.jsonl`). Keep it on storage the database
+    /// administrator cannot write, or ship it off the host.
+    pub audit_anchor_file: String,
+    /// Minutes between anchors written by the server.
+    pub audit_anchor_minutes: u64,
+    /// Days audit records stay in the database before `audit archive` may
+    /// move them out (never below 183: 网络安全法 art. 21).
+    pub audit_retention_days: i64,
 }
 
 impl Default for Config {
@@ -64,6 +73,9 @@ impl Default for Config {
             lockout_threshold: 5,
             lockout_minutes: 15,
             login_rate_per_minute: 30,
+            audit_anchor_file: String::new(),
+            audit_anchor_minutes: 60,
+            audit_retention_days: 183,
         }
     }
 }
@@ -114,6 +126,15 @@ impl Config {
             lockout_threshold: self.lockout_threshold.max(1),
             lockout: chrono::Duration::minutes(self.lockout_minutes.max(1)),
             login_rate_per_minute: self.login_rate_per_minute.max(1),
+            audit_anchor_file: Some(self.audit_anchor_path()),
+        }
+    }
+
+    pub fn audit_anchor_path(&self) -> PathBuf {
+        if self.audit_anchor_file.is_empty() {
+            self.data_dir.join("audit-anchors.jsonl")
+        } else {
+            PathBuf::from(&self.audit_anchor_file)
         }
     }
 }

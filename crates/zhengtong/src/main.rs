@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use zhengtong::cli::{AdminCommand, CalendarCommand, Cli, Command, DbCommand};
+use zhengtong::cli::{AdminCommand, AuditCommand, CalendarCommand, Cli, Command, DbCommand};
 use zhengtong::config::Config;
 use zhengtong::{bootstrap, demo, server};
 use zt_app::clock::SystemClock;
@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("the database schema is not current: run `zhengtong db migrate` first (or serve --migrate)");
             }
             let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
             let listener = server::bind(&cfg.listen).await?;
             server::serve(listener, app).await
         }
@@ -74,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             if seed_only {
                 return Ok(());
             }
+            server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
             let listen = listen.unwrap_or_else(|| cfg.listen.clone());
             let listener = server::bind(&listen).await?;
             eprintln!(
@@ -95,6 +97,67 @@ async fn main() -> anyhow::Result<()> {
                     } else {
                         println!("migrations pending: run `zhengtong db migrate`");
                         std::process::exit(1);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Audit { command } => {
+            let db = bootstrap::connect(&cfg).await?;
+            if !db.migrations_current().await? {
+                bail!("the database schema is not current: run `zhengtong db migrate` first");
+            }
+            let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            let fail = |e: zt_app::AppError| anyhow::anyhow!("{}: {}", e.code(), e.message());
+            match command {
+                AuditCommand::Verify => {
+                    let v = zt_app::audit_trail::verify(&app).await.map_err(fail)?;
+                    match &v.first_break {
+                        None => {
+                            println!(
+                                "audit chain intact: {} records ({}..{}), {} anchors checked",
+                                v.records,
+                                v.first_id.unwrap_or(0),
+                                v.last_id.unwrap_or(0),
+                                v.anchors_checked
+                            );
+                        }
+                        Some(b) => {
+                            println!(
+                                "AUDIT CHAIN BROKEN at record {}: {}",
+                                b.record_id(),
+                                b.describe()
+                            );
+                            println!("{}", serde_json::to_string(b)?);
+                            std::process::exit(1);
+                        }
+                    }
+                }
+                AuditCommand::Anchor => {
+                    match zt_app::audit_trail::anchor(&app).await.map_err(fail)? {
+                        Some(a) => println!("anchored record {} ({})", a.record_id, a.record_hash),
+                        None => println!("the audit trail is empty; nothing to anchor"),
+                    }
+                }
+                AuditCommand::Archive { before, out } => {
+                    match zt_app::audit_trail::archive(
+                        &app,
+                        &before,
+                        &out,
+                        cfg.audit_retention_days,
+                    )
+                    .await
+                    .map_err(fail)?
+                    {
+                        Some(o) => println!(
+                            "archived {} records through {} to {} (SM3 {}); removed {}",
+                            o.mark.records,
+                            o.mark.through_id,
+                            o.file.display(),
+                            o.mark.file_sm3,
+                            o.removed
+                        ),
+                        None => println!("no records before {before} left to archive"),
                     }
                 }
             }

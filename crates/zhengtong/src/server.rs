@@ -12,6 +12,27 @@ pub fn router(app: App) -> Router {
     zt_web::finish(zt_web::api_router().merge(zt_pages::routes()), app)
 }
 
+/// Anchors the audit chain every `minutes` (and once at start), so that a
+/// rewrite of the chain inside the database is caught against the copy
+/// outside it. A failure is logged and retried at the next tick.
+pub fn spawn_audit_anchoring(app: App, minutes: u64) {
+    if minutes == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(minutes * 60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match zt_app::audit_trail::anchor(&app).await {
+                Ok(Some(a)) => tracing::info!(record = a.record_id, "audit chain anchored"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "audit anchor failed; will retry"),
+            }
+        }
+    });
+}
+
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(listen)
         .await

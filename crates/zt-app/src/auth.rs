@@ -213,6 +213,19 @@ pub async fn login(
             actor_name: username.chars().take(64).collect(),
             client_addr: client_addr.into(),
         };
+        // The audit head is locked last in every transaction (here after the
+        // user row), so that two transactions never wait on each other.
+        let mut locked_now = None;
+        if let Some(u) = users::by_username(&mut tx, username)
+            .await?
+            .filter(|_| !locked)
+        {
+            let threshold = i64::from(app.settings.lockout_threshold.max(1));
+            let until = ts(now + app.settings.lockout);
+            if users::record_failure(&mut tx, u.id, threshold, &until).await? {
+                locked_now = Some((u.id, until));
+            }
+        }
         audit(
             &mut tx,
             &at,
@@ -223,24 +236,17 @@ pub async fn login(
             json!({"locked": locked}),
         )
         .await?;
-        if let Some(u) = users::by_username(&mut tx, username)
-            .await?
-            .filter(|_| !locked)
-        {
-            let threshold = i64::from(app.settings.lockout_threshold.max(1));
-            let until = ts(now + app.settings.lockout);
-            if users::record_failure(&mut tx, u.id, threshold, &until).await? {
-                audit(
-                    &mut tx,
-                    &at,
-                    &origin,
-                    "lockout",
-                    &format!("user:{}", u.id),
-                    "success",
-                    json!({"until": until}),
-                )
-                .await?;
-            }
+        if let Some((id, until)) = locked_now {
+            audit(
+                &mut tx,
+                &at,
+                &origin,
+                "lockout",
+                &format!("user:{id}"),
+                "success",
+                json!({"until": until}),
+            )
+            .await?;
         }
         tx.commit().await?;
         return Err(invalid_credentials());

@@ -3,6 +3,7 @@
 //! event, its audit record and its notification — or writes nothing.
 
 pub mod admin;
+pub mod audit_trail;
 pub mod auth;
 pub mod cases;
 pub mod catalogue;

@@ -30,6 +30,9 @@ pub struct Settings {
     pub lockout: Duration,
     /// Login attempts allowed per client address per minute.
     pub login_rate_per_minute: u32,
+    /// A file outside the database where anchors of the audit chain are
+    /// appended (none: anchors only in the database).
+    pub audit_anchor_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             lockout_threshold: 5,
             lockout: Duration::minutes(15),
             login_rate_per_minute: 30,
+            audit_anchor_file: None,
         }
     }
 }
@@ -150,6 +154,10 @@ impl Origin {
 }
 
 /// Writes an audit record in the caller's transaction.
+///
+/// Call it after the transaction's other writes: it locks the head of the
+/// audit chain until commit, and taking that lock last keeps one lock order
+/// across all transactions (no deadlock) and the serialised part short.
 pub async fn audit(
     conn: &mut Conn,
     at: &str,

@@ -20,9 +20,10 @@ use crate::api;
         api::admin::create_user, api::admin::list_users, api::admin::reset_password, api::admin::create_department,
         api::admin::create_item, api::admin::publish_version, api::admin::versions, api::admin::set_item_status,
         api::admin::import_calendar, api::admin::calendar_years,
+        api::audit::search, api::audit::export, api::audit::verify,
     ),
     tags((name = "session"), (name = "catalogue"), (name = "cases"), (name = "calendar"), (name = "notifications"),
-         (name = "ratings"), (name = "admin"), (name = "ops"))
+         (name = "ratings"), (name = "admin"), (name = "audit"), (name = "ops"))
 )]
 pub struct ApiDoc;
 

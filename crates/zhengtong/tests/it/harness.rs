@@ -273,6 +273,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
     pub data_dir: PathBuf,
+    pub db_url: String,
     pg_db: Option<String>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -304,7 +305,7 @@ impl TestApp {
             }
         };
         let cfg = Config {
-            database_url: url,
+            database_url: url.clone(),
             data_dir: data_dir.clone(),
             db_max_connections: 8,
             ..Config::default()
@@ -332,6 +333,7 @@ impl TestApp {
             clock,
             backend,
             data_dir,
+            db_url: url,
             pg_db,
             server,
         })

@@ -5,6 +5,7 @@
 mod harness;
 
 mod access;
+mod audit;
 mod bad_input;
 mod lifecycle;
 mod ops;

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`. Handlers only translate HTTP to use cases.
 
 pub mod admin;
+pub mod audit;
 pub mod cases;
 pub mod health;
 pub mod items;
@@ -75,6 +76,9 @@ pub fn routes() -> Router<App> {
             "/api/v1/admin/items/{code}/status",
             post(admin::set_item_status),
         )
+        .route("/api/v1/audit", get(audit::search))
+        .route("/api/v1/audit/export", get(audit::export))
+        .route("/api/v1/audit/verify", get(audit::verify))
         .route(
             "/api/v1/admin/calendar",
             post(admin::import_calendar).get(admin::calendar_years),
