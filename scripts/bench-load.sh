@@ -42,9 +42,16 @@ for backend in "${backends[@]}"; do
   ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" target/release/zhengtong demo --seed-only
   ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" target/release/zhengtong admin calendar import \
     scripts/bench-calendar-2027-provisional.toml --source "基准测试临时数据（非官方）"
+  # Outside demo mode the demo accounts' published password must be changed
+  # at first login, and staff passwords expire: the virtual users act as
+  # owners who have chosen theirs.
+  case "$backend" in
+    sqlite) python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE users SET must_change_password = 0"); c.commit()' "$dir/bench.db" ;;
+    postgres) psql "$url" -qc "UPDATE users SET must_change_password = 0" ;;
+  esac
   echo "== $backend: serving on 127.0.0.1:$port (CPU 0), $users users for ${secs}s (CPU 1)"
   # Every virtual user logs in from 127.0.0.1: lift the per-address login limit.
-  ZT_LOGIN_RATE_PER_MINUTE=1000000 ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" ZT_LISTEN="127.0.0.1:$port" \
+  ZT_LOGIN_RATE_PER_MINUTE=1000000 ZT_PASSWORD_MAX_AGE_DAYS=0 ZT_LOG=warn ZT_DATA_DIR="$dir" ZT_DATABASE_URL="$url" ZT_LISTEN="127.0.0.1:$port" \
     taskset -c 0 target/release/zhengtong serve &
   pid=$!
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done

@@ -52,6 +52,9 @@ pub struct Config {
     /// Days audit records stay in the database before `audit archive` may
     /// move them out (never below 183: 网络安全法 art. 21).
     pub audit_retention_days: i64,
+    /// Days after which staff and administrator passwords must be changed
+    /// (0: never).
+    pub password_max_age_days: i64,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             audit_anchor_file: String::new(),
             audit_anchor_minutes: 60,
             audit_retention_days: 183,
+            password_max_age_days: 90,
         }
     }
 }
@@ -127,6 +131,8 @@ impl Config {
             lockout: chrono::Duration::minutes(self.lockout_minutes.max(1)),
             login_rate_per_minute: self.login_rate_per_minute.max(1),
             audit_anchor_file: Some(self.audit_anchor_path()),
+            password_max_age: (self.password_max_age_days > 0)
+                .then(|| chrono::Duration::days(self.password_max_age_days)),
         }
     }
 

@@ -264,7 +264,9 @@ pub async fn seed_accounts(app: &App) -> anyhow::Result<()> {
             org_uscc: uscc.map(str::to_string),
             org_name: org.map(str::to_string),
             real_name_level: Some(level.to_string()),
-            must_change_password: false,
+            // The demo password is published: outside demo mode each
+            // account must choose its own at first login.
+            must_change_password: true,
         };
         zt_app::admin::create_user(app, None, &origin, &req)
             .await

@@ -113,30 +113,12 @@ pub async fn create_user(
             "user_type",
         ));
     }
-    let mut roles = Vec::new();
-    for r in &req.roles {
-        roles.push(
-            Role::parse(r).ok_or_else(|| unprocessable("ROLE_UNKNOWN", "未知的角色。", "roles"))?,
-        );
-    }
-    if roles.is_empty() {
-        roles.push(Role::Applicant);
-    }
-    if !roles_compatible(&roles) {
-        return Err(unprocessable(
-            "ROLES_INCOMPATIBLE",
-            "系统管理员、安全管理员、审计管理员三种角色互斥，且不能兼任业务岗位。",
-            "roles",
-        ));
-    }
-    let applicant = matches!(req.user_type.as_str(), "person" | "agent");
-    if applicant != roles.iter().all(|r| *r == Role::Applicant) {
-        return Err(unprocessable(
-            "ROLE_TYPE_MISMATCH",
-            "申请人账号只能具有申请人角色，工作人员账号不能具有申请人角色。",
-            "roles",
-        ));
-    }
+    let names = if req.roles.is_empty() {
+        vec![Role::Applicant.as_str().to_string()]
+    } else {
+        req.roles.clone()
+    };
+    let roles = checked_roles(&req.user_type, &names)?;
     let id_number = match req.id_number.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(
             IdNumber::parse(s)
@@ -211,7 +193,9 @@ pub async fn create_user(
             org_name: req.org_name.clone().map(|s| s.trim().to_string()),
             dept_id,
             real_name_level: level,
-            must_change_password: req.must_change_password,
+            // A password chosen by an administrator is known to two people:
+            // the owner replaces it at first login.
+            must_change_password: req.must_change_password || p.is_some(),
         },
         &at,
     )
@@ -420,4 +404,130 @@ pub async fn import_calendar(
     tx.commit().await?;
     app.reload_calendar().await?;
     Ok(ys)
+}
+
+/// Parses role names and checks them against the account type and 三权分立.
+fn checked_roles(user_type: &str, names: &[String]) -> Result<Vec<Role>> {
+    let mut roles = Vec::new();
+    for r in names {
+        let role =
+            Role::parse(r).ok_or_else(|| unprocessable("ROLE_UNKNOWN", "未知的角色。", "roles"))?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    if roles.is_empty() {
+        return Err(unprocessable("ROLES_EMPTY", "至少需要一个角色。", "roles"));
+    }
+    if !roles_compatible(&roles) {
+        return Err(unprocessable(
+            "ROLES_INCOMPATIBLE",
+            "系统管理员、安全管理员、审计管理员三种角色互斥，且不能兼任业务岗位。",
+            "roles",
+        ));
+    }
+    let applicant = matches!(user_type, "person" | "agent");
+    if applicant != roles.iter().all(|r| *r == Role::Applicant) {
+        return Err(unprocessable(
+            "ROLE_TYPE_MISMATCH",
+            "申请人账号只能具有申请人角色，工作人员账号不能具有申请人角色。",
+            "roles",
+        ));
+    }
+    Ok(roles)
+}
+
+/// Changes an account's roles (security administrator). The account's
+/// sessions end: a privilege change takes effect at the next login, with a
+/// new session id.
+pub async fn set_roles(
+    app: &App,
+    p: Option<&Principal>,
+    origin: &Origin,
+    username: &str,
+    names: &[String],
+) -> Result<Vec<String>> {
+    require(p, Role::Secadmin)?;
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    let user = users::by_username(&mut tx, username)
+        .await?
+        .ok_or_else(|| AppError::not_found("USER_NOT_FOUND", "该账号"))?;
+    if p.is_some_and(|p| p.user_id == user.id) {
+        return Err(AppError::new(
+            ErrorKind::Forbidden,
+            "ROLES_OWN_ACCOUNT",
+            "不能修改自己账号的角色，请由另一名安全管理员办理。",
+        ));
+    }
+    let roles = checked_roles(&user.user_type, names)?;
+    if roles.iter().any(|r| r.is_case_staff()) && user.dept_id.is_none() {
+        return Err(unprocessable(
+            "DEPT_REQUIRED",
+            "业务岗位人员须指定所属部门。",
+            "roles",
+        ));
+    }
+    let before = users::roles(&mut tx, user.id).await?;
+    let role_strs: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    users::set_roles(&mut tx, user.id, &role_strs).await?;
+    let ended = sessions::delete_for_user(&mut tx, user.id).await?;
+    audit(
+        &mut tx,
+        &at,
+        origin,
+        "roles_change",
+        &format!("user:{}", user.id),
+        "success",
+        json!({"username": user.username, "before": before, "after": role_strs, "sessions_ended": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(role_strs.into_iter().map(str::to_string).collect())
+}
+
+/// Disables or re-enables an account (system administrator). A disabled
+/// account's sessions end at once.
+pub async fn set_active(
+    app: &App,
+    p: Option<&Principal>,
+    origin: &Origin,
+    username: &str,
+    active: bool,
+) -> Result<()> {
+    require(p, Role::Sysadmin)?;
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    let user = users::by_username(&mut tx, username)
+        .await?
+        .ok_or_else(|| AppError::not_found("USER_NOT_FOUND", "该账号"))?;
+    if !active && p.is_some_and(|p| p.user_id == user.id) {
+        return Err(AppError::new(
+            ErrorKind::Forbidden,
+            "DISABLE_OWN_ACCOUNT",
+            "不能停用自己的账号。",
+        ));
+    }
+    users::set_active(&mut tx, user.id, active, &at).await?;
+    let ended = if active {
+        0
+    } else {
+        sessions::delete_for_user(&mut tx, user.id).await?
+    };
+    audit(
+        &mut tx,
+        &at,
+        origin,
+        if active {
+            "user_enable"
+        } else {
+            "user_disable"
+        },
+        &format!("user:{}", user.id),
+        "success",
+        json!({"username": user.username, "sessions_ended": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

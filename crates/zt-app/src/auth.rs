@@ -9,7 +9,8 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde_json::json;
 use zt_domain::role::Role;
 use zt_store::files::sm3_hex;
@@ -19,7 +20,7 @@ use zt_store::users::{self, UserRow};
 use zt_store::Conn;
 
 use crate::error::{AppError, ErrorKind, Result};
-use crate::principal::Principal;
+use crate::principal::{Principal, Restriction};
 use crate::state::{audit, App, Origin};
 
 /// Only touch `last_seen_at` this often: a write per request would serialise
@@ -80,8 +81,55 @@ async fn verify_blocking(password: String, hash: Option<String>) -> bool {
 
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0DXjXXl9KXuK4YV1h/pGcC4s8R2o9oZ1BoaZ0Wf7l/I";
 
+/// Passwords that pass the length and character-class rules but are among
+/// the first an attacker tries (one per line, compared case-insensitively).
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Words that, followed only by digits and symbols, make a guessable
+/// password whatever the digits (`Password2026!`, `Admin@123456`).
+const GUESSABLE_STEMS: &[&str] = &[
+    "password",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "admin",
+    "administrator",
+    "root",
+    "qwerty",
+    "welcome",
+    "zhengtong",
+    "woaini",
+    "iloveyou",
+    "abc",
+    "abcd",
+    "test",
+    "user",
+    "guest",
+    "china",
+    "letmein",
+    "qwer",
+    "asdf",
+    "zxcv",
+    "aa",
+    "qq",
+];
+
+fn is_common_password(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|l| l.eq_ignore_ascii_case(&lower))
+    {
+        return true;
+    }
+    let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || !c.is_alphanumeric());
+    GUESSABLE_STEMS.contains(&stem)
+}
+
 /// Local password rules (GB/T 22239 身份鉴别): at least 8 characters of at
-/// least three kinds, and not containing the username.
+/// least three kinds, not containing the username, not a common password.
 pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
     let weak = |msg: &str| {
         Err(AppError::new(ErrorKind::Unprocessable, "PASSWORD_WEAK", msg).with_field("password"))
@@ -101,6 +149,9 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
     }
     if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
         return weak("密码不能包含用户名。");
+    }
+    if is_common_password(password) {
+        return weak("该密码过于常见，容易被猜中，请换一个。");
     }
     Ok(())
 }
@@ -159,18 +210,49 @@ pub async fn principal_for(
         org_name: user.org_name.clone(),
         real_name_level: user.real_name_level.clone(),
         must_change_password: user.must_change_password != 0,
+        restriction: None,
         session_id: session.map(|s| s.id.clone()).unwrap_or_default(),
         csrf_token: session.map(|s| s.csrf_token.clone()).unwrap_or_default(),
     })
 }
 
+/// What the user must do before anything else, at `now`. Demo mode shares one
+/// published password among its accounts on purpose and enforces neither.
+fn restriction_of(app: &App, user: &UserRow, now: DateTime<Utc>) -> Option<Restriction> {
+    if app.settings.demo {
+        return None;
+    }
+    if user.must_change_password != 0 {
+        return Some(Restriction::PasswordChange);
+    }
+    let staff = matches!(user.user_type.as_str(), "staff" | "admin");
+    let changed = user
+        .password_changed_at
+        .as_deref()
+        .unwrap_or(&user.created_at);
+    match (staff, app.settings.password_max_age, parse_ts(changed)) {
+        (true, Some(max), Ok(at)) if now - at >= max => Some(Restriction::PasswordExpired),
+        _ => None,
+    }
+}
+
+fn restrict(mut p: Principal, r: Option<Restriction>) -> Principal {
+    p.must_change_password = r.is_some();
+    p.restriction = r;
+    p
+}
+
 /// Checks a username and password and opens a session. Returns the principal
 /// and the cookie value. The error never reveals whether the user exists.
+///
+/// A session the browser already had (`previous_token`) ends here: the new
+/// session always has a new id, so a planted cookie is worth nothing.
 pub async fn login(
     app: &App,
     username: &str,
     password: &str,
     client_addr: &str,
+    previous_token: Option<&str>,
 ) -> Result<(Principal, String)> {
     if !app.login_limiter.allow(
         client_addr,
@@ -252,6 +334,9 @@ pub async fn login(
         return Err(invalid_credentials());
     };
     users::record_success(&mut tx, user.id).await?;
+    if let Some(old) = previous_token.filter(|t| is_token(t)) {
+        sessions::delete(&mut tx, &sm3_hex(old.as_bytes())).await?;
+    }
     let token = random_hex();
     let row = SessionRow {
         id: sm3_hex(token.as_bytes()),
@@ -278,14 +363,17 @@ pub async fn login(
         json!({}),
     )
     .await?;
-    let principal = principal_for(&mut tx, &user, Some(&row)).await?;
+    let principal = restrict(
+        principal_for(&mut tx, &user, Some(&row)).await?,
+        restriction_of(app, &user, now),
+    );
     tx.commit().await?;
     Ok((principal, token))
 }
 
 /// Resolves a session cookie to its principal, enforcing idle and absolute expiry.
 pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_token(token) {
         return Err(AppError::unauthenticated());
     }
     let sid = sm3_hex(token.as_bytes());
@@ -320,7 +408,97 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
         sessions::touch(&mut tx, &sid, &ts(now)).await?;
         tx.commit().await?;
     }
-    Ok(principal)
+    Ok(restrict(principal, restriction_of(app, &user, now)))
+}
+
+fn is_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// One of a user's sessions as they see it in their account page.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// A public name for the session (not its secret), to end it by.
+    pub handle: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub client_addr: String,
+    /// The session of this request.
+    pub current: bool,
+}
+
+/// The public handle of a session: derived from the stored id, so the id
+/// itself (which would let a reader of the page act as that session) is
+/// never shown.
+fn handle_of(session_id: &str) -> String {
+    sm3_hex(format!("handle:{session_id}").as_bytes())[..16].to_string()
+}
+
+/// The user's live sessions, newest first.
+pub async fn sessions_of(app: &App, p: &Principal) -> Result<Vec<SessionInfo>> {
+    let now = app.clock.now();
+    let mut c = app.read().await?;
+    let rows = sessions::for_user(&mut c, p.user_id).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|s| {
+            parse_ts(&s.expires_at).is_ok_and(|t| t > now)
+                && parse_ts(&s.last_seen_at).is_ok_and(|t| now - t < app.settings.session_idle)
+        })
+        .map(|s| SessionInfo {
+            handle: handle_of(&s.id),
+            current: s.id == p.session_id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            client_addr: s.client_addr,
+        })
+        .collect())
+}
+
+/// Which of one's sessions to end.
+pub enum Ending<'a> {
+    /// Every session, this one included ("log out everywhere").
+    All,
+    /// One session by its handle.
+    One(&'a str),
+}
+
+/// Ends sessions of the signed-in user. Returns how many ended.
+pub async fn end_sessions(
+    app: &App,
+    p: &Principal,
+    which: Ending<'_>,
+    client_addr: &str,
+) -> Result<u64> {
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    let (n, what) = match which {
+        Ending::All => (
+            sessions::delete_for_user(&mut tx, p.user_id).await?,
+            "all".to_string(),
+        ),
+        Ending::One(handle) => {
+            let target = sessions::for_user(&mut tx, p.user_id)
+                .await?
+                .into_iter()
+                .find(|s| handle_of(&s.id) == handle)
+                .ok_or_else(|| AppError::not_found("SESSION_NOT_FOUND", "该登录会话"))?;
+            sessions::delete(&mut tx, &target.id).await?;
+            (1, handle.to_string())
+        }
+    };
+    audit(
+        &mut tx,
+        &at,
+        &Origin::of(p, client_addr),
+        "logout_sessions",
+        &format!("user:{}", p.user_id),
+        "success",
+        json!({"which": what, "ended": n}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 pub async fn logout(app: &App, p: &Principal, client_addr: &str) -> Result<()> {
@@ -393,6 +571,18 @@ mod tests {
         assert!(check_password_policy("citizen", "short1A").is_err());
         assert!(check_password_policy("citizen", "alllowercase1").is_err());
         assert!(check_password_policy("citizen", "Citizen@2026").is_err());
+        for common in [
+            "P@ssw0rd",
+            "Aa123456",
+            "1qaz@WSX",
+            "Password2026!",
+            "Admin@123456",
+            "QWER1234!",
+        ] {
+            let e = check_password_policy("citizen", common).unwrap_err();
+            assert_eq!(e.code(), "PASSWORD_WEAK", "{common}");
+        }
+        assert!(check_password_policy("citizen", "Qinglan#Rain7").is_ok());
     }
 
     #[test]

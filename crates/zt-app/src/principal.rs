@@ -20,10 +20,42 @@ pub struct Principal {
     pub org_name: Option<String>,
     pub real_name_level: String,
     pub must_change_password: bool,
+    /// What the session may do before anything else: while set, only the
+    /// steps that lift it are allowed.
+    pub restriction: Option<Restriction>,
     #[serde(skip)]
     pub session_id: String,
     #[serde(skip)]
     pub csrf_token: String,
+}
+
+/// A session that is signed in but may not yet act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Restriction {
+    /// A new, demo or reset password: the owner must choose their own.
+    PasswordChange,
+    /// A staff or administrator password past its maximum age.
+    PasswordExpired,
+}
+
+impl Restriction {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::PasswordChange | Self::PasswordExpired => "PASSWORD_CHANGE_REQUIRED",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::PasswordChange => "为保障账号安全，请先设置您自己的新密码，然后再继续办理。",
+            Self::PasswordExpired => "您的密码已超过有效期，请先修改密码，然后再继续办理。",
+        }
+    }
+
+    pub fn error(self) -> crate::AppError {
+        crate::AppError::new(crate::ErrorKind::Forbidden, self.code(), self.message())
+    }
 }
 
 impl Principal {

@@ -20,7 +20,8 @@ pub struct Settings {
     pub session_absolute: Duration,
     /// Upload limit when an item's material names none.
     pub max_upload_bytes: u64,
-    /// Demo mode: the login page lists the demo accounts.
+    /// Demo mode: the login page lists the demo accounts, and their shared
+    /// password need not be changed (nor expires).
     pub demo: bool,
     /// Cookies only over TLS (false on plain-HTTP loopback).
     pub secure_cookies: bool,
@@ -33,6 +34,8 @@ pub struct Settings {
     /// A file outside the database where anchors of the audit chain are
     /// appended (none: anchors only in the database).
     pub audit_anchor_file: Option<std::path::PathBuf>,
+    /// Staff and administrator passwords older than this must be changed.
+    pub password_max_age: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             lockout: Duration::minutes(15),
             login_rate_per_minute: 30,
             audit_anchor_file: None,
+            password_max_age: Some(Duration::days(90)),
         }
     }
 }

@@ -86,6 +86,9 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 /// An error as a page; login is asked for when the session is missing.
 pub fn app_error(e: AppError, here: &str) -> Response {
+    if e.code() == "PASSWORD_CHANGE_REQUIRED" {
+        return Redirect::to("/account/password").into_response();
+    }
     match e.kind() {
         ErrorKind::Unauthenticated => {
             Redirect::to(&format!("/login?next={}", encode(here))).into_response()

@@ -2,6 +2,7 @@
 //! workbench and the administration area, with the static assets the binary
 //! serves itself. Pages call the same use cases as the REST API.
 
+mod account;
 mod admin;
 mod assets;
 mod layout;
@@ -43,6 +44,13 @@ pub fn routes() -> Router<App> {
         )
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/account", get(account::show))
+        .route(
+            "/account/password",
+            get(account::show).post(account::change_password),
+        )
+        .route("/account/sessions/end-all", post(account::end_all))
+        .route("/account/sessions/{handle}/end", post(account::end_one))
         .route("/workbench", get(workbench::queue))
         .route("/workbench/cases/{case_no}", get(workbench::case_page))
         .route("/workbench/cases/{case_no}/action", post(workbench::action))

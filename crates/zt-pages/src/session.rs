@@ -37,6 +37,15 @@ const DEMO_ACCOUNTS: &[(&str, &str)] = &[
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    done: Option<String>,
+}
+
+fn notice_text(done: Option<&str>) -> Option<String> {
+    match done? {
+        "password_changed" => Some("密码已修改，请使用新密码重新登录。".into()),
+        "logged_out_everywhere" => Some("已退出全部设备，请重新登录。".into()),
+        _ => None,
+    }
 }
 
 fn page(app: &App, next: &str, username: &str) -> LoginPage {
@@ -50,7 +59,9 @@ fn page(app: &App, next: &str, username: &str) -> LoginPage {
 }
 
 pub async fn login_form(State(app): State<App>, Query(q): Query<NextQuery>) -> Response {
-    render(&page(&app, q.next.as_deref().unwrap_or(""), ""))
+    let mut pg = page(&app, q.next.as_deref().unwrap_or(""), "");
+    pg.l = pg.l.with_notice(notice_text(q.done.as_deref()));
+    render(&pg)
 }
 
 #[derive(Deserialize)]
@@ -64,11 +75,25 @@ pub struct LoginForm {
 pub async fn login(
     State(app): State<App>,
     ClientAddr(addr): ClientAddr,
+    headers: axum::http::HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    match zt_app::auth::login(&app, f.username.trim(), &f.password, &addr).await {
+    let previous = zt_web::extract::session_token(&headers);
+    match zt_app::auth::login(
+        &app,
+        f.username.trim(),
+        &f.password,
+        &addr,
+        previous.as_deref(),
+    )
+    .await
+    {
         Ok((p, token)) => {
-            let to = safe_next(&f.next).unwrap_or(home_of(&p)).to_string();
+            let to = if p.restriction.is_some() {
+                "/account/password".to_string()
+            } else {
+                safe_next(&f.next).unwrap_or(home_of(&p)).to_string()
+            };
             let mut resp = Redirect::to(&to).into_response();
             if let Ok(v) =
                 HeaderValue::from_str(&zt_web::api::session::session_cookie(&app, &token))

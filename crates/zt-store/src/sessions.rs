@@ -41,6 +41,17 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow
     .await?)
 }
 
+/// A user's sessions, newest first.
+pub async fn for_user(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<SessionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at FROM sessions \
+         WHERE user_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 pub async fn touch(conn: &mut AnyConnection, id: &str, now: &str) -> Result<()> {
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
         .bind(now)

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
+use zt_app::principal::Restriction;
 use zt_app::{AppError, ErrorKind, Principal};
 
 use crate::error::ApiError;
@@ -33,15 +34,37 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The session cookie's principal, without any CSRF check (pages check the
-/// token in their forms).
-pub async fn session_principal(parts: &Parts, app: &zt_app::App) -> Result<Principal, AppError> {
-    let jar = CookieJar::from_headers(&parts.headers);
-    let token = jar
+/// The session cookie's value, if the request carries one.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    CookieJar::from_headers(headers)
         .get(SESSION_COOKIE)
         .map(|c| c.value().to_string())
-        .ok_or_else(AppError::unauthenticated)?;
-    zt_app::auth::authenticate(app, &token).await
+}
+
+/// The session cookie's principal, without any CSRF check (pages check the
+/// token in their forms). A restricted session (a password to change, a
+/// second factor to give) reaches only the paths that lift the restriction.
+pub async fn session_principal(parts: &Parts, app: &zt_app::App) -> Result<Principal, AppError> {
+    let token = session_token(&parts.headers).ok_or_else(AppError::unauthenticated)?;
+    let p = zt_app::auth::authenticate(app, &token).await?;
+    match p.restriction {
+        Some(r) if !allowed_while_restricted(r, &parts.method, parts.uri.path()) => Err(r.error()),
+        _ => Ok(p),
+    }
+}
+
+/// The requests a restricted session may make: see who it is, leave, and
+/// lift the restriction.
+pub fn allowed_while_restricted(r: Restriction, method: &Method, path: &str) -> bool {
+    match r {
+        Restriction::PasswordChange | Restriction::PasswordExpired => matches!(
+            (method, path),
+            (&Method::GET | &Method::DELETE, "/api/v1/session")
+                | (&Method::POST, "/api/v1/session/password")
+                | (&Method::GET | &Method::POST, "/account/password")
+                | (&Method::POST, "/logout")
+        ),
+    }
 }
 
 /// An authenticated API caller. State-changing methods must carry the

@@ -125,6 +125,12 @@ async fn seed(url: &str, data_dir: PathBuf) {
     zhengtong::demo::seed_accounts(&app)
         .await
         .expect("accounts");
+    // Tests sign in as the demo accounts as if each owner had already chosen
+    // a password (session tests set the flag again where they need it).
+    sqlx::query("UPDATE users SET must_change_password = 0")
+        .execute(db.writer())
+        .await
+        .expect("clear must-change");
     let origin = zhengtong::bootstrap::cli_origin();
     let mut tx = db.writer().begin().await.expect("tx");
     let dept = zt_store::departments::by_code(&mut tx, "ZWB")

@@ -9,3 +9,4 @@ mod audit;
 mod bad_input;
 mod lifecycle;
 mod ops;
+mod sessions;

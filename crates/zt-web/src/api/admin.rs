@@ -290,3 +290,63 @@ pub async fn calendar_years(
         years: app.calendar().years().map(|(y, _)| y).collect(),
     }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesChange {
+    /// e.g. `["clerk", "reviewer"]`; the three administrator roles exclude each other and case roles.
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolesView {
+    pub roles: Vec<String>,
+}
+
+/// Change an account's roles (security administrator); the account's sessions end.
+#[utoipa::path(put, path = "/api/v1/admin/users/{username}/roles", tag = "admin", params(("username" = String, Path)), request_body = RolesChange,
+    responses((status = 200, body = RolesView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_roles(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+    Path(username): Path<String>,
+    ApiJson(req): ApiJson<RolesChange>,
+) -> ApiResult<Json<RolesView>> {
+    let roles = zt_app::admin::set_roles(
+        &app,
+        Some(&p),
+        &Origin::of(&p, &addr),
+        &username,
+        &req.roles,
+    )
+    .await?;
+    Ok(Json(RolesView { roles }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveChange {
+    pub active: bool,
+}
+
+/// Disable or re-enable an account (system administrator); disabling ends its sessions.
+#[utoipa::path(put, path = "/api/v1/admin/users/{username}/active", tag = "admin", params(("username" = String, Path)), request_body = ActiveChange,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_active(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+    Path(username): Path<String>,
+    ApiJson(req): ApiJson<ActiveChange>,
+) -> ApiResult<StatusCode> {
+    zt_app::admin::set_active(
+        &app,
+        Some(&p),
+        &Origin::of(&p, &addr),
+        &username,
+        req.active,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

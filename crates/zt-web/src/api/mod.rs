@@ -27,6 +27,14 @@ pub fn routes() -> Router<App> {
                 .get(session::me),
         )
         .route("/api/v1/session/password", post(session::change_password))
+        .route(
+            "/api/v1/sessions",
+            get(session::list_sessions).delete(session::end_all_sessions),
+        )
+        .route(
+            "/api/v1/sessions/{handle}",
+            axum::routing::delete(session::end_session),
+        )
         .route("/api/v1/items", get(items::list))
         .route("/api/v1/items/{code}", get(items::get))
         .route("/api/v1/departments", get(items::departments))
@@ -65,6 +73,14 @@ pub fn routes() -> Router<App> {
         .route(
             "/api/v1/admin/users/{username}/password",
             post(admin::reset_password),
+        )
+        .route(
+            "/api/v1/admin/users/{username}/roles",
+            axum::routing::put(admin::set_roles),
+        )
+        .route(
+            "/api/v1/admin/users/{username}/active",
+            axum::routing::put(admin::set_active),
         )
         .route("/api/v1/admin/departments", post(admin::create_department))
         .route("/api/v1/admin/items", post(admin::create_item))

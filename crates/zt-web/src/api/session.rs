@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use zt_app::{App, Principal};
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Auth, ClientAddr, SESSION_COOKIE};
+use crate::extract::{session_token, ApiJson, Auth, ClientAddr, SESSION_COOKIE};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +23,9 @@ pub struct SessionView {
     #[schema(value_type = Object)]
     pub user: Principal,
     pub roles: Vec<String>,
+    /// Set when the session must first lift a restriction (e.g.
+    /// `password_change`): every other request answers 403 with its code.
+    pub restriction: Option<zt_app::principal::Restriction>,
     /// Send this in `X-CSRF-Token` with every state-changing request.
     pub csrf_token: String,
 }
@@ -30,6 +33,7 @@ pub struct SessionView {
 pub fn session_view(p: Principal) -> SessionView {
     SessionView {
         roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        restriction: p.restriction,
         csrf_token: p.csrf_token.clone(),
         user: p,
     }
@@ -62,9 +66,18 @@ pub fn clear_cookie(app: &App) -> String {
 pub async fn login(
     State(app): State<App>,
     ClientAddr(addr): ClientAddr,
+    old: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let (p, token) = zt_app::auth::login(&app, &req.username, &req.password, &addr).await?;
+    let previous = session_token(&old);
+    let (p, token) = zt_app::auth::login(
+        &app,
+        &req.username,
+        &req.password,
+        &addr,
+        previous.as_deref(),
+    )
+    .await?;
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&session_cookie(&app, &token)) {
         headers.insert(header::SET_COOKIE, v);
@@ -112,5 +125,48 @@ pub async fn change_password(
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     zt_app::auth::change_password(&app, &p, &req.old_password, &req.new_password, &addr).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<zt_app::auth::SessionInfo>,
+}
+
+/// One's own active sessions (devices), newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "session",
+    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
+pub async fn list_sessions(State(app): State<App>, Auth(p): Auth) -> ApiResult<Json<SessionList>> {
+    Ok(Json(SessionList {
+        sessions: zt_app::auth::sessions_of(&app, &p).await?,
+    }))
+}
+
+/// Log out everywhere: every session of the account ends, this one included.
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "session",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn end_all_sessions(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+) -> ApiResult<impl IntoResponse> {
+    zt_app::auth::end_sessions(&app, &p, zt_app::auth::Ending::All, &addr).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&clear_cookie(&app)) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    Ok((StatusCode::NO_CONTENT, headers))
+}
+
+/// End one of one's sessions (e.g. a phone left logged in).
+#[utoipa::path(delete, path = "/api/v1/sessions/{handle}", tag = "session", params(("handle" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn end_session(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+    axum::extract::Path(handle): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
+    zt_app::auth::end_sessions(&app, &p, zt_app::auth::Ending::One(&handle), &addr).await?;
     Ok(StatusCode::NO_CONTENT)
 }
