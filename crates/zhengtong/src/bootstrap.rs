@@ -79,7 +79,9 @@ pub async fn build_app(
 ) -> anyhow::Result<App> {
     let files = FileStore::open(&cfg.file_store, &cfg.data_dir.join("files"))
         .context("opening the file store")?;
-    App::new(db, files, clock, cfg.settings(demo))
+    let pii = zt_app::pii::load_or_create(&cfg.pii_key_path(), Some(&cfg.pii_keys.0), true)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    App::new(db, files, clock, cfg.settings(demo), Arc::new(pii))
         .await
         .map_err(|e| anyhow::anyhow!("starting the application: {e}"))
 }

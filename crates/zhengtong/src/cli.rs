@@ -55,6 +55,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Keys for personal information at rest: create, inspect, rotate.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Administration from the host: accounts, passwords, holiday calendar.
     Admin {
         #[command(subcommand)]
@@ -68,6 +73,26 @@ pub enum DbCommand {
     Migrate,
     /// Report whether the schema is current.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the key file (pii_key_file, or --out); never overwrites one.
+    Init {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Count the sealed values per key id.
+    Status,
+    /// Seal values still in plaintext or under an older key with the active key.
+    Reseal,
+    /// Add a new active key to the key file and reseal every value with it
+    /// while the platform keeps serving (servers reread the file on their own).
+    Rotate {
+        /// Id of the new key, e.g. 2027a ([A-Za-z0-9_-], at most 16).
+        #[arg(long)]
+        new_key_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

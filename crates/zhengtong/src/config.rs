@@ -55,6 +55,24 @@ pub struct Config {
     /// Days after which staff and administrator passwords must be changed
     /// (0: never).
     pub password_max_age_days: i64,
+    /// The personal-information key file (empty: `<data_dir>/pii.keys`,
+    /// created on first start; move it off the data disk and back it up
+    /// apart from the database).
+    pub pii_key_file: String,
+    /// The key file's text itself (e.g. from a secrets manager through
+    /// `ZT_PII_KEYS`); takes precedence over the file.
+    pub pii_keys: Secret,
+}
+
+/// A configuration value that never appears in logs or debug output.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
 }
 
 impl Default for Config {
@@ -80,6 +98,8 @@ impl Default for Config {
             audit_anchor_minutes: 60,
             audit_retention_days: 183,
             password_max_age_days: 90,
+            pii_key_file: String::new(),
+            pii_keys: Secret::default(),
         }
     }
 }
@@ -94,12 +114,15 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // ZT_* variables that are not configuration (the config file's path, a
-        // password handed to `admin`, the test and benchmark scripts' own) are
+        // password handed to `admin`, the pg_dump/pg_restore programs of
+        // `backup`/`restore`, the test and benchmark scripts' own) are
         // skipped; any other unknown ZT_* name is an error, as in the file.
         let env = Env::prefixed("ZT_").filter(|k| {
             let k = k.as_str().to_ascii_uppercase();
             !(k == "CONFIG"
                 || k == "NEW_PASSWORD"
+                || k == "PG_DUMP"
+                || k == "PG_RESTORE"
                 || k.starts_with("TEST_")
                 || k.starts_with("BENCH_"))
         });
@@ -133,6 +156,14 @@ impl Config {
             audit_anchor_file: Some(self.audit_anchor_path()),
             password_max_age: (self.password_max_age_days > 0)
                 .then(|| chrono::Duration::days(self.password_max_age_days)),
+        }
+    }
+
+    pub fn pii_key_path(&self) -> PathBuf {
+        if self.pii_key_file.is_empty() {
+            self.data_dir.join("pii.keys")
+        } else {
+            PathBuf::from(&self.pii_key_file)
         }
     }
 

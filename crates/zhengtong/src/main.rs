@@ -3,7 +3,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use zhengtong::cli::{AdminCommand, AuditCommand, CalendarCommand, Cli, Command, DbCommand};
+use zhengtong::cli::{
+    AdminCommand, AuditCommand, CalendarCommand, Cli, Command, DbCommand, KeysCommand,
+};
 use zhengtong::config::Config;
 use zhengtong::{bootstrap, demo, server};
 use zt_app::clock::SystemClock;
@@ -49,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
+            server::spawn_reseal(app.clone());
             let listener = server::bind(&cfg.listen).await?;
             server::serve(listener, app).await
         }
@@ -89,7 +92,15 @@ async fn main() -> anyhow::Result<()> {
             match command {
                 DbCommand::Migrate => {
                     bootstrap::migrate(&db).await?;
-                    println!("migrations applied; schema is current");
+                    // Rows from before encryption are sealed now.
+                    let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+                    let r = zt_app::pii::reseal(&app)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("sealing personal information: {e}"))?;
+                    println!(
+                        "migrations applied; schema is current; personal information sealed ({} accounts, {} cases resealed)",
+                        r.users, r.cases
+                    );
                 }
                 DbCommand::Status => {
                     if db.migrations_current().await? {
@@ -98,6 +109,69 @@ async fn main() -> anyhow::Result<()> {
                         println!("migrations pending: run `zhengtong db migrate`");
                         std::process::exit(1);
                     }
+                }
+            }
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let fail = |e: zt_app::AppError| anyhow::anyhow!("{}: {}", e.code(), e.message());
+            if let KeysCommand::Init { out } = &command {
+                let path = out.clone().unwrap_or_else(|| cfg.pii_key_path());
+                if path.exists() {
+                    bail!("{} exists already: it is never overwritten (rotate with `zhengtong keys rotate`)", path.display());
+                }
+                let p = zt_app::pii::Pii::create_file(&path, "k1").map_err(fail)?;
+                println!(
+                    "created {} (active key {}); keep it apart from the database and back it up: without it the personal information cannot be read",
+                    path.display(),
+                    p.active_key_id()
+                );
+                return Ok(());
+            }
+            let db = bootstrap::connect(&cfg).await?;
+            if !db.migrations_current().await? {
+                bail!("the database schema is not current: run `zhengtong db migrate` first");
+            }
+            let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            match command {
+                KeysCommand::Init { .. } => {}
+                KeysCommand::Reseal => {
+                    let r = zt_app::pii::reseal(&app).await.map_err(fail)?;
+                    println!(
+                        "resealed {} accounts and {} cases with {}",
+                        r.users,
+                        r.cases,
+                        app.pii.active_key_id()
+                    );
+                }
+                KeysCommand::Status => {
+                    println!("active key: {}", app.pii.active_key_id());
+                    for (column, kid, n) in zt_app::pii::key_usage(&app).await.map_err(fail)? {
+                        println!("{column}\t{kid}\t{n}");
+                    }
+                }
+                KeysCommand::Rotate { new_key_id } => {
+                    app.pii.rotate(&new_key_id).map_err(fail)?;
+                    println!(
+                        "key {new_key_id} added to {} and active",
+                        cfg.pii_key_path().display()
+                    );
+                    let r = zt_app::pii::reseal(&app).await.map_err(fail)?;
+                    println!(
+                        "resealed {} accounts and {} cases with {new_key_id}",
+                        r.users, r.cases
+                    );
+                    let left: i64 = zt_app::pii::key_usage(&app)
+                        .await
+                        .map_err(fail)?
+                        .iter()
+                        .filter(|(_, kid, _)| *kid != new_key_id)
+                        .map(|(_, _, n)| n)
+                        .sum();
+                    if left > 0 {
+                        bail!("{left} values are still under older keys: run `zhengtong keys reseal` and check `zhengtong keys status`");
+                    }
+                    println!("every value is under {new_key_id}; older keys may be removed from the file once backups made with them have expired");
                 }
             }
             Ok(())

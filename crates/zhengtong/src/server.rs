@@ -33,6 +33,26 @@ pub fn spawn_audit_anchoring(app: App, minutes: u64) {
     });
 }
 
+/// Seals personal information still in plaintext or under an older key, in
+/// the background (a no-op when every row is current).
+pub fn spawn_reseal(app: App) {
+    tokio::spawn(async move {
+        match zt_app::pii::reseal(&app).await {
+            Ok(r) if r.users + r.cases > 0 => {
+                tracing::info!(
+                    users = r.users,
+                    cases = r.cases,
+                    "personal information resealed"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "resealing personal information failed; run `zhengtong keys status`")
+            }
+        }
+    });
+}
+
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(listen)
         .await

@@ -187,8 +187,12 @@ pub async fn create_user(
             password_hash: Some(hash),
             display_name: name.to_string(),
             user_type: req.user_type.clone(),
-            id_number,
-            mobile,
+            personal: crate::pii::sealed_personal(
+                &app.pii,
+                &req.username,
+                id_number.as_deref(),
+                mobile.as_deref(),
+            ),
             org_uscc,
             org_name: req.org_name.clone().map(|s| s.trim().to_string()),
             dept_id,
@@ -270,6 +274,14 @@ pub async fn list_users(
     let mut out = Vec::with_capacity(rows.len());
     for u in rows {
         let roles = users::roles(&mut c, u.id).await?;
+        let id_number = app.pii.open_opt(
+            &crate::pii::ctx_user_id_number(&u.username),
+            u.id_number.as_deref(),
+        )?;
+        let mobile = app.pii.open_opt(
+            &crate::pii::ctx_user_mobile(&u.username),
+            u.mobile.as_deref(),
+        )?;
         out.push(UserView {
             id: u.id,
             username: u.username,
@@ -278,13 +290,11 @@ pub async fn list_users(
             roles,
             dept_id: u.dept_id,
             org_name: u.org_name,
-            id_number_masked: u
-                .id_number
+            id_number_masked: id_number
                 .as_deref()
                 .and_then(|s| IdNumber::parse(s).ok())
                 .map(|n| n.masked()),
-            mobile_masked: u
-                .mobile
+            mobile_masked: mobile
                 .as_deref()
                 .and_then(|s| Mobile::parse(s).ok())
                 .map(|m| m.masked()),

@@ -107,8 +107,12 @@ pub struct CaseDetail {
     pub dept_name: String,
     pub org_uscc: Option<String>,
     pub org_name: Option<String>,
+    /// Personal information (identity numbers, telephones, addresses) is
+    /// masked for staff; `POST …/personal-information` shows it in full.
     #[schema(value_type = Object)]
     pub form: Map<String, Value>,
+    /// The keys of the form fields shown masked.
+    pub masked_fields: Vec<String>,
     pub form_fields: Vec<zt_domain::item::FormField>,
     pub materials: Vec<MaterialInfo>,
     pub required_materials: Vec<MaterialStatus>,
@@ -303,6 +307,9 @@ pub async fn create_draft(
     let seq =
         cases::next_sequence(&mut tx, &case_no::sequence_key(today, &item.region_code)).await?;
     let number = case_no::format_case_no(today, &item.region_code, u64::try_from(seq).unwrap_or(0));
+    let form_json = app
+        .pii
+        .seal(&crate::pii::ctx_case_form(&number), &form_json);
     let id = cases::insert(
         &mut tx,
         &NewCase {
@@ -377,6 +384,9 @@ pub async fn update_form(
     let def = items::version(&mut tx, row.item_id, row.item_version).await?;
     let form = def.validate_form(form)?;
     let form_json = serde_json::to_string(&form).map_err(|e| AppError::Internal(e.to_string()))?;
+    let form_json = app
+        .pii
+        .seal(&crate::pii::ctx_case_form(case_no), &form_json);
     cases::update_form(&mut tx, row.id, row.version, &form_json, &at)
         .await
         .map_err(conflict)?;
@@ -830,9 +840,13 @@ pub async fn act(
             &at,
         )
         .await?;
-        sms_to = users::by_id(&mut tx, row.applicant_id)
-            .await?
-            .and_then(|u| u.mobile);
+        sms_to = match users::by_id(&mut tx, row.applicant_id).await? {
+            Some(u) => app.pii.open_opt(
+                &crate::pii::ctx_user_mobile(&u.username),
+                u.mobile.as_deref(),
+            )?,
+            None => None,
+        };
     } else if status_changed {
         notify::inbox(
             &mut tx,
@@ -946,11 +960,17 @@ pub async fn detail(app: &App, p: &Principal, case_no: &str) -> Result<CaseDetai
         state.status,
         CaseStatus::InReview | CaseStatus::Suspended | CaseStatus::SupplementRequested
     );
+    let mut form = open_form(app, &row)?;
     Ok(CaseDetail {
         dept_name: row.dept_name.clone(),
         org_uscc: row.org_uscc.clone(),
         org_name: row.org_name.clone(),
-        form: serde_json::from_str(&row.form).map_err(StoreError::from)?,
+        masked_fields: if p.owns(&row) {
+            Vec::new()
+        } else {
+            zt_domain::mask::mask_form(&def.form_fields, &mut form)
+        },
+        form,
         form_fields: def.form_fields.clone(),
         materials: mats.iter().map(material_info).collect(),
         required_materials,
@@ -978,6 +998,54 @@ pub async fn detail(app: &App, p: &Principal, case_no: &str) -> Result<CaseDetai
         rectification,
         summary,
     })
+}
+
+fn open_form(app: &App, row: &CaseRow) -> Result<Map<String, Value>> {
+    Ok(serde_json::from_str(
+        &app.pii
+            .open(&crate::pii::ctx_case_form(&row.case_no), &row.form)?,
+    )
+    .map_err(StoreError::from)?)
+}
+
+/// The unmasked form for staff serving the case, when their work needs the
+/// full identity number, telephone or address. Every such view is audited.
+pub async fn reveal_form(
+    app: &App,
+    p: &Principal,
+    client_addr: &str,
+    case_no: &str,
+) -> Result<Map<String, Value>> {
+    let (row, def) = {
+        let mut c = app.read().await?;
+        let row = load_visible(&mut c, p, case_no).await?;
+        let def = items::version(&mut c, row.item_id, row.item_version).await?;
+        (row, def)
+    };
+    if !p.serves(&row) {
+        return Err(AppError::forbidden());
+    }
+    let form = open_form(app, &row)?;
+    let fields: Vec<&str> = def
+        .form_fields
+        .iter()
+        .filter(|f| zt_domain::mask::masker(f).is_some() && form.contains_key(&f.key))
+        .map(|f| f.key.as_str())
+        .collect();
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    audit(
+        &mut tx,
+        &at,
+        &Origin::of(p, client_addr),
+        "pii_view",
+        &format!("case:{case_no}"),
+        "success",
+        json!({"fields": fields}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(form)
 }
 
 fn event_view(e: &EventRow) -> EventView {

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod limiter;
 pub mod notify;
+pub mod pii;
 pub mod principal;
 pub mod ratings;
 pub mod state;

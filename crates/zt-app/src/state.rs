@@ -63,6 +63,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
     pub sms: Arc<dyn SmsSender>,
+    /// Keys for personal information at rest.
+    pub pii: Arc<crate::pii::Pii>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
     pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
@@ -74,6 +76,7 @@ impl App {
         files: FileStore,
         clock: Arc<dyn Clock>,
         settings: Settings,
+        pii: Arc<crate::pii::Pii>,
     ) -> Result<Self> {
         let app = Self {
             db,
@@ -81,6 +84,7 @@ impl App {
             clock,
             settings: Arc::new(settings),
             sms: Arc::new(LogSms),
+            pii,
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
             login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };
@@ -95,6 +99,11 @@ impl App {
             clock,
             ..self.clone()
         }
+    }
+
+    pub fn with_pii(mut self, pii: Arc<crate::pii::Pii>) -> Self {
+        self.pii = pii;
+        self
     }
 
     pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {

@@ -8,6 +8,7 @@ pub mod case_no;
 pub mod error;
 pub mod ids;
 pub mod item;
+pub mod mask;
 pub mod rating;
 pub mod role;
 pub mod time;

@@ -54,6 +54,10 @@ pub fn routes() -> Router<App> {
         .route("/workbench", get(workbench::queue))
         .route("/workbench/cases/{case_no}", get(workbench::case_page))
         .route("/workbench/cases/{case_no}/action", post(workbench::action))
+        .route(
+            "/workbench/cases/{case_no}/personal-information",
+            post(workbench::reveal),
+        )
         .route("/workbench/rectifications", get(workbench::rectifications))
         .route(
             "/workbench/rectifications/{id}/answer",

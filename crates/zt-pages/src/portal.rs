@@ -292,6 +292,8 @@ pub struct CasePage {
     can_upload: bool,
     can_rate: bool,
     form: Vec<(String, String)>,
+    /// Staff see personal information masked; this form shows it in full.
+    reveal_url: Option<String>,
     rating_options: Vec<(u8, &'static str)>,
 }
 
@@ -368,7 +370,14 @@ pub fn case_page_for(
         })
         .collect();
     let owner = !staff;
+    let reveal_url = (staff && !c.masked_fields.is_empty()).then(|| {
+        format!(
+            "/workbench/cases/{}/personal-information",
+            c.summary.case_no
+        )
+    });
     CasePage {
+        reveal_url,
         warning: c
             .summary
             .warning

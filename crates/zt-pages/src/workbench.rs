@@ -163,3 +163,41 @@ pub async fn answer(
         Err(e) => app_error(e, "/workbench/rectifications"),
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    csrf_token: String,
+}
+
+/// The case page with the applicant's personal information in full; the
+/// view is audited.
+pub async fn reveal(
+    State(app): State<App>,
+    zt_web::extract::ClientAddr(addr): zt_web::extract::ClientAddr,
+    PageUser(p): PageUser,
+    Path(no): Path<String>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Response {
+    if let Some(r) = crate::layout::check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    let here = format!("/workbench/cases/{no}");
+    let full = match zt_app::cases::reveal_form(&app, &p, &addr, &no).await {
+        Ok(f) => f,
+        Err(e) => return app_error(e, &here),
+    };
+    match zt_app::cases::detail(&app, &p, &no).await {
+        Ok(mut c) => {
+            c.form = full;
+            c.masked_fields.clear();
+            render(&case_page_for(
+                &p,
+                c,
+                true,
+                None,
+                Some("已显示完整个人信息；本次查看已记录审计日志。".into()),
+            ))
+        }
+        Err(e) => app_error(e, &here),
+    }
+}

@@ -23,6 +23,18 @@ pub struct UserRow {
     pub created_at: String,
     pub failed_logins: i64,
     pub locked_until: Option<String>,
+    pub id_number_bidx: Option<String>,
+    pub mobile_bidx: Option<String>,
+}
+
+/// Identity and mobile numbers as stored: sealed envelopes (the application
+/// seals them; this layer never sees the plaintext) and their blind indexes.
+#[derive(Debug, Clone, Default)]
+pub struct Personal {
+    pub id_number: Option<String>,
+    pub id_number_bidx: Option<String>,
+    pub mobile: Option<String>,
+    pub mobile_bidx: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -31,8 +43,7 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     pub display_name: String,
     pub user_type: String,
-    pub id_number: Option<String>,
-    pub mobile: Option<String>,
+    pub personal: Personal,
     pub org_uscc: Option<String>,
     pub org_name: Option<String>,
     pub dept_id: Option<i64>,
@@ -42,26 +53,29 @@ pub struct NewUser {
 
 const COLS: &str = "id, username, password_hash, display_name, user_type, id_number, mobile, org_uscc, \
      org_name, dept_id, real_name_level, active, must_change_password, password_changed_at, created_at, \
-     failed_logins, locked_until";
+     failed_logins, locked_until, id_number_bidx, mobile_bidx";
 
 pub async fn insert(conn: &mut AnyConnection, u: &NewUser, now: &str) -> Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO users (username, password_hash, display_name, user_type, id_number, mobile, org_uscc, \
-         org_name, dept_id, real_name_level, must_change_password, password_changed_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) RETURNING id",
+         org_name, dept_id, real_name_level, must_change_password, password_changed_at, created_at, updated_at, \
+         id_number_bidx, mobile_bidx) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $14) RETURNING id",
     )
     .bind(&u.username)
     .bind(&u.password_hash)
     .bind(&u.display_name)
     .bind(&u.user_type)
-    .bind(&u.id_number)
-    .bind(&u.mobile)
+    .bind(&u.personal.id_number)
+    .bind(&u.personal.mobile)
     .bind(&u.org_uscc)
     .bind(&u.org_name)
     .bind(u.dept_id)
     .bind(&u.real_name_level)
     .bind(i64::from(u.must_change_password))
     .bind(now)
+    .bind(&u.personal.id_number_bidx)
+    .bind(&u.personal.mobile_bidx)
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
@@ -74,6 +88,31 @@ pub async fn by_username(conn: &mut AnyConnection, username: &str) -> Result<Opt
             .fetch_optional(&mut *conn)
             .await?,
     )
+}
+
+/// Accounts whose identity number has this blind index.
+pub async fn by_id_number_bidx(conn: &mut AnyConnection, bidx: &str) -> Result<Vec<UserRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM users WHERE id_number_bidx = $1 ORDER BY id"
+    ))
+    .bind(bidx)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Replaces the stored identity and mobile numbers (sealing, resealing).
+pub async fn set_personal(conn: &mut AnyConnection, user_id: i64, p: &Personal) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET id_number = $1, id_number_bidx = $2, mobile = $3, mobile_bidx = $4 WHERE id = $5",
+    )
+    .bind(&p.id_number)
+    .bind(&p.id_number_bidx)
+    .bind(&p.mobile)
+    .bind(&p.mobile_bidx)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRow>> {

@@ -16,7 +16,7 @@ use crate::api;
         api::session::list_sessions, api::session::end_all_sessions, api::session::end_session,
         api::items::list, api::items::get, api::items::departments, api::items::due,
         api::cases::create, api::cases::list, api::cases::get, api::cases::update_form, api::cases::upload,
-        api::cases::download, api::cases::submit, api::cases::action, api::cases::rate,
+        api::cases::download, api::cases::submit, api::cases::reveal, api::cases::action, api::cases::rate,
         api::cases::notifications, api::cases::notifications_read, api::cases::rectifications, api::cases::answer_rectification,
         api::admin::create_user, api::admin::list_users, api::admin::reset_password, api::admin::set_roles, api::admin::set_active, api::admin::create_department,
         api::admin::create_item, api::admin::publish_version, api::admin::versions, api::admin::set_item_status,

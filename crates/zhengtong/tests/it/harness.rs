@@ -36,6 +36,11 @@ fn scratch() -> PathBuf {
     d
 }
 
+/// One key file for the templates and every test database copied from them.
+pub fn pii_key_file() -> String {
+    scratch().join("pii.keys").display().to_string()
+}
+
 /// 10:00 Beijing time on a date.
 pub fn beijing_10(d: &str) -> chrono::DateTime<Utc> {
     let d = NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
@@ -107,6 +112,7 @@ async fn seed(url: &str, data_dir: PathBuf) {
     let cfg = Config {
         database_url: url.into(),
         data_dir,
+        pii_key_file: pii_key_file(),
         ..Config::default()
     };
     let db = zhengtong::bootstrap::connect(&cfg)
@@ -314,6 +320,7 @@ impl TestApp {
             database_url: url.clone(),
             data_dir: data_dir.clone(),
             db_max_connections: 8,
+            pii_key_file: pii_key_file(),
             ..Config::default()
         };
         let db = zhengtong::bootstrap::connect(&cfg).await.expect("connect");

@@ -9,4 +9,5 @@ mod audit;
 mod bad_input;
 mod lifecycle;
 mod ops;
+mod pii;
 mod sessions;

@@ -392,3 +392,22 @@ pub async fn answer_rectification(
     zt_app::ratings::answer(&app, &p, &addr, id, &req.response).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FullForm {
+    #[schema(value_type = Object)]
+    pub form: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The case's form with personal information unmasked (staff serving the case; audited).
+#[utoipa::path(post, path = "/api/v1/cases/{case_no}/personal-information", tag = "cases", params(("case_no" = String, Path)),
+    responses((status = 200, body = FullForm), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reveal(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    Auth(p): Auth,
+    Path(case_no): Path<String>,
+) -> ApiResult<Json<FullForm>> {
+    let form = zt_app::cases::reveal_form(&app, &p, &addr, &case_no).await?;
+    Ok(Json(FullForm { form }))
+}

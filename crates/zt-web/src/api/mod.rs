@@ -54,6 +54,10 @@ pub fn routes() -> Router<App> {
             get(cases::download),
         )
         .route("/api/v1/cases/{case_no}/submit", post(cases::submit))
+        .route(
+            "/api/v1/cases/{case_no}/personal-information",
+            post(cases::reveal),
+        )
         .route("/api/v1/cases/{case_no}/actions", post(cases::action))
         .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
         .route("/api/v1/notifications", get(cases::notifications))
