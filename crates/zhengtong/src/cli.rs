@@ -65,6 +65,28 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Back up the database, every stored material and the audit anchor file
+    /// into a new directory DIR/zt-backup-<UTC time>/ with a manifest holding
+    /// the SM3 of every file. Safe while the server runs.
+    Backup {
+        /// Directory in which the backup directory is created.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the configured empty database and data directory,
+    /// then verify it (table counts, audit chain, materials) against its
+    /// manifest. Stop the server first.
+    Restore {
+        /// The backup directory (…/zt-backup-<time>).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Replace a database (and add to a file store) that is not empty.
+        #[arg(long)]
+        force: bool,
+        /// Only check the backup's files against its manifest; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! The `zhengtong` binary's library: configuration, wiring, the demo data set
 //! and the server loop. `main.rs` only parses the command line.
 
+pub mod backup;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

@@ -237,6 +237,10 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { out } => zhengtong::backup::run_backup(&cfg, &out).await,
+        Command::Restore { from, force, check } => {
+            zhengtong::backup::run_restore(&cfg, &from, force, check).await
+        }
         Command::Admin { command } => {
             let db = bootstrap::connect(&cfg).await?;
             if !db.migrations_current().await? {

@@ -119,6 +119,11 @@ pub async fn create_user(
         req.roles.clone()
     };
     let roles = checked_roles(&req.user_type, &names)?;
+    // 三权分立: the system administrator creates accounts but cannot make
+    // another administrator (whose first password they would know).
+    if p.is_some() && roles.iter().any(|r| r.is_admin()) {
+        return Err(admin_roles_elsewhere());
+    }
     let id_number = match req.id_number.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(
             IdNumber::parse(s)
@@ -243,6 +248,18 @@ pub async fn reset_password(
     let user = users::by_username(&mut tx, username)
         .await?
         .ok_or_else(|| AppError::not_found("USER_NOT_FOUND", "该账号"))?;
+    if p.is_some() && is_admin_account(&mut tx, user.id).await? {
+        return Err(admin_accounts_on_host());
+    }
+    // One's own password is changed with the old one (`auth::change_password`):
+    // a reset of it would let whoever holds the session take the account over.
+    if p.is_some_and(|p| p.user_id == user.id) {
+        return Err(AppError::new(
+            ErrorKind::Forbidden,
+            "RESET_OWN_PASSWORD",
+            "不能重置自己账号的密码，请通过“修改密码”办理（需验证原密码）。",
+        ));
+    }
     // A reset by someone else must be followed by the owner's own choice.
     users::set_password(&mut tx, user.id, &hash, p.is_some(), &at).await?;
     sessions::delete_for_user(&mut tx, user.id).await?;
@@ -416,6 +433,30 @@ pub async fn import_calendar(
     Ok(ys)
 }
 
+fn admin_roles_elsewhere() -> AppError {
+    AppError::new(
+        ErrorKind::Forbidden,
+        "ADMIN_ROLE_SEPARATED",
+        "系统管理员不能创建管理员账号：请创建普通账号后由安全管理员授予管理员角色，或在服务器上通过命令行办理。",
+    )
+}
+
+fn admin_accounts_on_host() -> AppError {
+    AppError::new(
+        ErrorKind::Forbidden,
+        "ADMIN_ACCOUNT_SEPARATED",
+        "管理员账号的密码重置与停用只能在服务器上通过命令行办理（三权分立）。",
+    )
+}
+
+async fn is_admin_account(conn: &mut zt_store::Conn, user_id: i64) -> Result<bool> {
+    Ok(users::roles(conn, user_id)
+        .await?
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .any(Role::is_admin))
+}
+
 /// Parses role names and checks them against the account type and 三权分立.
 fn checked_roles(user_type: &str, names: &[String]) -> Result<Vec<Role>> {
     let mut roles = Vec::new();
@@ -511,6 +552,9 @@ pub async fn set_active(
     let user = users::by_username(&mut tx, username)
         .await?
         .ok_or_else(|| AppError::not_found("USER_NOT_FOUND", "该账号"))?;
+    if p.is_some() && is_admin_account(&mut tx, user.id).await? {
+        return Err(admin_accounts_on_host());
+    }
     if !active && p.is_some_and(|p| p.user_id == user.id) {
         return Err(AppError::new(
             ErrorKind::Forbidden,

@@ -30,7 +30,7 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-fn scratch() -> PathBuf {
+pub fn scratch() -> PathBuf {
     let d = std::env::temp_dir().join(format!("zt-it-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
@@ -236,7 +236,7 @@ async fn pg_template() -> Option<&'static Template> {
         .as_ref()
 }
 
-fn pg_url(db: &str) -> String {
+pub fn pg_url(db: &str) -> String {
     let admin = pg_admin_url();
     match admin.rfind('/') {
         Some(i) => format!("{}/{db}", &admin[..i]),
@@ -244,7 +244,7 @@ fn pg_url(db: &str) -> String {
     }
 }
 
-async fn exec_admin(sql: &str) {
+pub async fn exec_admin(sql: &str) {
     use sqlx::Connection;
     let mut c = sqlx::AnyConnection::connect(&pg_admin_url())
         .await
@@ -294,11 +294,7 @@ impl TestApp {
     /// A fresh application on `backend`, or `None` when PostgreSQL is not
     /// available outside CI (reported loudly).
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        let id = format!(
-            "{}_{}",
-            Utc::now().timestamp(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let id = unique_id();
         let data_dir = scratch().join(format!("t-{id}"));
         let (url, pg_db) = match backend {
             Backend::Sqlite => {
@@ -316,13 +312,32 @@ impl TestApp {
                 (pg_url(&name), Some(name))
             }
         };
-        let cfg = Config {
-            database_url: url.clone(),
-            data_dir: data_dir.clone(),
+        Some(Self::boot(backend, url, data_dir, pg_db).await)
+    }
+
+    /// The configuration the tests run the application with.
+    pub fn config_for(url: &str, data_dir: &std::path::Path) -> Config {
+        Config {
+            database_url: url.into(),
+            data_dir: data_dir.to_path_buf(),
             db_max_connections: 8,
             pii_key_file: pii_key_file(),
             ..Config::default()
-        };
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Self::config_for(&self.db_url, &self.data_dir)
+    }
+
+    /// Serves an existing database (dropped, with `data_dir`, on drop).
+    pub async fn boot(
+        backend: Backend,
+        url: String,
+        data_dir: PathBuf,
+        pg_db: Option<String>,
+    ) -> TestApp {
+        let cfg = Self::config_for(&url, &data_dir);
         let db = zhengtong::bootstrap::connect(&cfg).await.expect("connect");
         let clock = Arc::new(ManualClock::new(beijing_10("2025-09-30")));
         let app = zhengtong::bootstrap::build_app(&cfg, db, clock.clone(), false)
@@ -340,7 +355,7 @@ impl TestApp {
             )
             .await;
         });
-        Some(TestApp {
+        TestApp {
             base: format!("http://{addr}"),
             app,
             clock,
@@ -349,7 +364,7 @@ impl TestApp {
             db_url: url,
             pg_db,
             server,
-        })
+        }
     }
 
     pub fn set_today(&self, d: &str) {
@@ -393,27 +408,40 @@ impl Drop for TestApp {
         self.server.abort();
         let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some(name) = self.pg_db.take() {
-            // Best effort; stale databases are also dropped by later runs.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(async {
-                        use sqlx::Connection;
-                        if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
-                            let _ = c
-                                .execute(
-                                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
-                                )
-                                .await;
-                        }
-                    });
-                }
-            })
-            .join();
+            drop_pg_database(name);
         }
     }
+}
+
+/// A name part no other test uses; it starts with the time, which is how
+/// `drop_stale` recognises old databases.
+pub fn unique_id() -> String {
+    format!(
+        "{}_{}",
+        Utc::now().timestamp(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Drops a test database from synchronous code (a `Drop`). Best effort;
+/// stale databases are also dropped by later runs.
+pub fn drop_pg_database(name: String) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
+                    let _ = c
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        }
+    })
+    .join();
 }
 
 pub struct Session {

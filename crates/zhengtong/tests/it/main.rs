@@ -6,8 +6,10 @@ mod harness;
 
 mod access;
 mod audit;
+mod backup;
 mod bad_input;
 mod lifecycle;
+mod matrix;
 mod ops;
 mod pii;
 mod sessions;

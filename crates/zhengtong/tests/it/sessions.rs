@@ -335,3 +335,49 @@ async fn a_privilege_change_ends_the_accounts_sessions(t: TestApp) {
         .await;
     assert_eq!(n, 2);
 }
+
+both!(the_system_administrator_cannot_make_or_take_over_administrators);
+async fn the_system_administrator_cannot_make_or_take_over_administrators(t: TestApp) {
+    let sys = t.login("sysadmin").await;
+    let new_admin = json!({"username": "audit2", "password": "Xy#2026abc", "display_name": "审计二", "user_type": "admin", "roles": ["auditor"]});
+    let (s, b) = sys.post("/api/v1/admin/users", &new_admin).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ADMIN_ROLE_SEPARATED")),
+        "{b}"
+    );
+    for target in ["auditor", "secadmin"] {
+        let (s, b) = sys
+            .post(
+                &format!("/api/v1/admin/users/{target}/password"),
+                &json!({"password": "Xy#2026abc"}),
+            )
+            .await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("ADMIN_ACCOUNT_SEPARATED")),
+            "{b}"
+        );
+        let r = sys
+            .client
+            .put(format!("{}/api/v1/admin/users/{target}/active", sys.base))
+            .header("x-csrf-token", &sys.csrf)
+            .json(&json!({"active": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        t.login("auditor").await.get("/api/v1/session").await.0,
+        StatusCode::OK
+    );
+    // An ordinary account, then the security administrator grants the role.
+    let plain = json!({"username": "audit2", "password": "Xy#2026abc", "display_name": "审计二", "user_type": "admin", "roles": []});
+    let (s, b) = sys.post("/api/v1/admin/users", &plain).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("ROLE_TYPE_MISMATCH")),
+        "an admin-type account needs a role: {b}"
+    );
+}
