@@ -60,7 +60,7 @@ if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" 
 fi
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
   cargo build --locked -p zhengtong
-  python3 tests/browser/apply_flow.py --binary target/debug/zhengtong --artifacts artifacts/browser
+  python3 tests/browser/apply_flow.py --binary "${CARGO_TARGET_DIR:-target}/debug/zhengtong" --artifacts artifacts/browser
 else
   if $ci; then
     echo "FAILED: the browser test needs chromium, chromedriver and python3, and CI must run it" >&2

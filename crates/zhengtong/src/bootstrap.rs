@@ -81,9 +81,28 @@ pub async fn build_app(
         .context("opening the file store")?;
     let pii = zt_app::pii::load_or_create(&cfg.pii_key_path(), Some(&cfg.pii_keys.0), true)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    App::new(db, files, clock, cfg.settings(demo), Arc::new(pii))
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the application: {e}"))
+    let scanner = if cfg.clamd.is_empty() {
+        zt_scanner::Scanner::builtin_only()
+    } else {
+        let addr: zt_scanner::ClamdAddr = cfg
+            .clamd
+            .parse()
+            .map_err(|e| anyhow::anyhow!("configuration clamd = {:?}: {e}", cfg.clamd))?;
+        zt_scanner::Scanner::with_clamd(zt_scanner::ClamdConfig::new(addr))
+    };
+    let signer = zt_app::signing::Signer::load_or_create(&cfg.signing_key_path())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    App::new(
+        db,
+        files,
+        clock,
+        cfg.settings(demo)?,
+        Arc::new(pii),
+        Arc::new(signer),
+    )
+    .await
+    .map(|app| app.with_scanner(scanner))
+    .map_err(|e| anyhow::anyhow!("starting the application: {e}"))
 }
 
 /// The origin of changes made from the command line on the host.

@@ -60,6 +60,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Personal information (GB/T 35273): the retention of closed accounts.
+    Privacy {
+        #[command(subcommand)]
+        command: PrivacyCommand,
+    },
     /// Administration from the host: accounts, passwords, holiday calendar.
     Admin {
         #[command(subcommand)]
@@ -118,6 +123,20 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Anonymise the personal information of accounts closed by their owners
+    /// more than `pi_retention_days` ago whose cases are all finished: name,
+    /// identity number, mobile and login go, and the personal fields of
+    /// their case forms are masked (the case records stay). One audit record
+    /// per account; running it again changes nothing. Reports the counts.
+    Retention {
+        /// Count what would be anonymised; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the SM3 chain and the anchors; name the first altered, deleted or
     /// reordered record and exit 1, or exit 0 when intact.
@@ -157,6 +176,12 @@ pub enum AdminCommand {
     },
     /// Set a new password (from ZT_NEW_PASSWORD or standard input); ends the account's sessions.
     ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove an account's authenticator after a lost phone (also an
+    /// administrator's: the break-glass path); it enrols again at next login.
+    ResetSecondFactor {
         #[arg(long)]
         username: String,
     },

@@ -32,8 +32,23 @@ pub struct Config {
     pub session_idle_minutes: i64,
     pub session_absolute_hours: i64,
     pub max_upload_mb: u64,
-    /// Mark cookies Secure (set when served over TLS or behind a TLS proxy).
+    /// Mark cookies Secure. Implied by `tls_cert`/`tls_key` and by
+    /// `behind_proxy`; set it by hand only for an unusual front end.
     pub secure_cookies: bool,
+    /// The TLS certificate chain, PEM: the server certificate first, then
+    /// its intermediates. With `tls_key` the server speaks HTTPS itself
+    /// (TLS 1.2 and 1.3 only, HTTP/1.1 and HTTP/2). Unset (the default):
+    /// plain HTTP, allowed only on a loopback `listen` address or with
+    /// `behind_proxy`. Read at start; a new certificate takes a restart.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM: PKCS#8 (`BEGIN PRIVATE KEY`),
+    /// RSA (`BEGIN RSA PRIVATE KEY`) or EC (`BEGIN EC PRIVATE KEY`). Keep it
+    /// readable by the service account only.
+    pub tls_key: Option<PathBuf>,
+    /// A TLS-terminating reverse proxy is in front of this server and is the
+    /// only way clients reach it: plain HTTP is then allowed on any address,
+    /// and cookies are Secure and responses carry HSTS as if on TLS.
+    pub behind_proxy: bool,
     /// `split` (one WAL writer + read pool; the default) or `shared` (one
     /// pool, rollback journal: only for benchmarking what the split buys).
     pub sqlite_layout: String,
@@ -43,6 +58,38 @@ pub struct Config {
     pub lockout_minutes: i64,
     /// Login attempts allowed per client address per minute.
     pub login_rate_per_minute: u32,
+    /// Self-registrations (`/register`, `POST /api/v1/registrations`)
+    /// allowed per client address per minute.
+    pub registration_rate_per_minute: u32,
+    /// Days the personal information of an account closed by its owner is
+    /// kept before `zhengtong privacy retention` anonymises it (name,
+    /// identity number, mobile, login; the personal fields of its case
+    /// forms are masked). Accounts with a case still being handled wait
+    /// until it is finished. The case records themselves stay, as the
+    /// archives rules require. Default 1095 (three years).
+    pub pi_retention_days: i64,
+    /// Client networks from which the administration surfaces may be used
+    /// (等保 访问控制: 限制管理终端的接入地址), in CIDR notation, IPv4 and
+    /// IPv6, a bare address meaning that one host, e.g.
+    /// `["127.0.0.1/32", "10.20.0.0/16", "fd00:20::/48"]`. Empty (the
+    /// default): no restriction. An invalid entry stops the start, naming it.
+    ///
+    /// Guarded: the pages under `/admin` and the API under `/api/v1/admin/`
+    /// and `/api/v1/audit`; a request from any other address is refused with
+    /// 403 `ADMIN_NETWORK_DENIED` and audited (`permission_denied`). Only
+    /// those surfaces: an administrator signed in from elsewhere still uses
+    /// the rest of the platform (their account, the portal) as anyone would.
+    ///
+    /// In the environment, as a list or a comma-separated string:
+    /// `ZT_ADMIN_ALLOW_NETWORKS='[127.0.0.1/32, 10.20.0.0/16]'` or
+    /// `ZT_ADMIN_ALLOW_NETWORKS=127.0.0.1/32,10.20.0.0/16`; an empty value
+    /// (or `[]`) removes the restriction.
+    ///
+    /// The address checked is the TCP peer's; `X-Forwarded-For` is never
+    /// trusted. Behind a reverse proxy (`behind_proxy`) every request comes
+    /// from the proxy, so the proxy must enforce this restriction itself.
+    #[serde(deserialize_with = "string_list")]
+    pub admin_allow_networks: Vec<String>,
     /// Anchors of the audit chain are also appended here (empty for
     /// `<data_dir>/audit-anchors.jsonl`). Keep it on storage the database
     /// administrator cannot write, or ship it off the host.
@@ -62,6 +109,72 @@ pub struct Config {
     /// The key file's text itself (e.g. from a secrets manager through
     /// `ZT_PII_KEYS`); takes precedence over the file.
     pub pii_keys: Secret,
+    /// Case staff must also use a second factor (administrators always do).
+    pub second_factor_for_staff: bool,
+    /// The platform's SM2 signing key (PKCS#8 PEM; empty:
+    /// `<data_dir>/platform-sm2.pem`, created on first start).
+    pub signing_key_file: String,
+    /// ClamAV daemon for uploads, e.g. `tcp://127.0.0.1:3310` or
+    /// `unix:///run/clamav/clamd.ctl` (empty: the built-in checks only).
+    /// When set, an upload is refused while clamd does not answer.
+    pub clamd: String,
+}
+
+/// The PEM files the server's TLS is loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// An optional path, when given and not empty (`ZT_TLS_CERT=` unsets).
+fn given(p: &Option<PathBuf>) -> Option<&PathBuf> {
+    p.as_ref().filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Whether `listen` is on a loopback address: 127.0.0.0/8, ::1 (also as
+/// ::ffff:127.x) or the name `localhost`. Any other name counts as
+/// not loopback: give the address.
+pub fn is_loopback(listen: &str) -> bool {
+    if let Ok(a) = listen.parse::<std::net::SocketAddr>() {
+        return a.ip().to_canonical().is_loopback();
+    }
+    listen
+        .rsplit_once(':')
+        .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+}
+
+/// A list of strings that the environment may also give as one string of
+/// comma-separated values (figment reads `[a, b]` as a list, `a,b` as text).
+fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct List;
+    impl<'de> serde::de::Visitor<'de> for List {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of strings, or one string of comma-separated values")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<String>, E> {
+            Ok(s.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect())
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut v = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                v.push(s);
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_any(List)
 }
 
 /// A configuration value that never appears in logs or debug output.
@@ -90,16 +203,25 @@ impl Default for Config {
             session_absolute_hours: 12,
             max_upload_mb: 10,
             secure_cookies: false,
+            tls_cert: None,
+            tls_key: None,
+            behind_proxy: false,
             sqlite_layout: "split".into(),
             lockout_threshold: 5,
             lockout_minutes: 15,
             login_rate_per_minute: 30,
+            registration_rate_per_minute: 10,
+            pi_retention_days: 1095,
+            admin_allow_networks: Vec::new(),
             audit_anchor_file: String::new(),
             audit_anchor_minutes: 60,
             audit_retention_days: 183,
             password_max_age_days: 90,
             pii_key_file: String::new(),
             pii_keys: Secret::default(),
+            second_factor_for_staff: false,
+            clamd: String::new(),
+            signing_key_file: String::new(),
         }
     }
 }
@@ -142,20 +264,37 @@ impl Config {
                 })
     }
 
-    pub fn settings(&self, demo: bool) -> zt_app::Settings {
-        zt_app::Settings {
+    /// The application's settings; fails on a value that cannot be used
+    /// (naming the setting and the value).
+    pub fn settings(&self, demo: bool) -> anyhow::Result<zt_app::Settings> {
+        let admin_allow_networks = zt_app::network::NetworkList::parse(&self.admin_allow_networks)
+            .map_err(|e| anyhow::anyhow!("admin_allow_networks (ZT_ADMIN_ALLOW_NETWORKS): {e}"))?;
+        Ok(zt_app::Settings {
             yellow_within_days: self.yellow_within_days,
             session_idle: chrono::Duration::minutes(self.session_idle_minutes.max(1)),
             session_absolute: chrono::Duration::hours(self.session_absolute_hours.max(1)),
             max_upload_bytes: self.max_upload_mb.max(1) * 1024 * 1024,
             demo,
-            secure_cookies: self.secure_cookies,
+            secure_cookies: self.secure_cookies || self.https(),
+            hsts: self.https(),
             lockout_threshold: self.lockout_threshold.max(1),
             lockout: chrono::Duration::minutes(self.lockout_minutes.max(1)),
             login_rate_per_minute: self.login_rate_per_minute.max(1),
+            registration_rate_per_minute: self.registration_rate_per_minute.max(1),
+            pi_retention: chrono::Duration::days(self.pi_retention_days.max(0)),
             audit_anchor_file: Some(self.audit_anchor_path()),
             password_max_age: (self.password_max_age_days > 0)
                 .then(|| chrono::Duration::days(self.password_max_age_days)),
+            second_factor_for_staff: self.second_factor_for_staff,
+            admin_allow_networks,
+        })
+    }
+
+    pub fn signing_key_path(&self) -> PathBuf {
+        if self.signing_key_file.is_empty() {
+            self.data_dir.join("platform-sm2.pem")
+        } else {
+            PathBuf::from(&self.signing_key_file)
         }
     }
 
@@ -165,6 +304,43 @@ impl Config {
         } else {
             PathBuf::from(&self.pii_key_file)
         }
+    }
+
+    /// Whether clients reach the platform over HTTPS: served here with a
+    /// certificate, or through a declared TLS-terminating proxy.
+    pub fn https(&self) -> bool {
+        self.behind_proxy || (given(&self.tls_cert).is_some() && given(&self.tls_key).is_some())
+    }
+
+    /// The start-up rules for the transport on `listen` (the address about
+    /// to be bound): the certificate and key to serve TLS with, or `None`
+    /// for plain HTTP where that is allowed. Errors name the setting to add.
+    pub fn tls_files(&self, listen: &str) -> anyhow::Result<Option<TlsFiles>> {
+        match (given(&self.tls_cert), given(&self.tls_key)) {
+            (Some(cert), Some(key)) => {
+                return Ok(Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }))
+            }
+            (Some(cert), None) => anyhow::bail!(
+                "tls_cert is set ({}) but tls_key is not: add tls_key (ZT_TLS_KEY), the path of its PEM private key, or remove tls_cert",
+                cert.display()
+            ),
+            (None, Some(key)) => anyhow::bail!(
+                "tls_key is set ({}) but tls_cert is not: add tls_cert (ZT_TLS_CERT), the path of the PEM certificate chain, or remove tls_key",
+                key.display()
+            ),
+            (None, None) => {}
+        }
+        if self.behind_proxy || is_loopback(listen) {
+            return Ok(None);
+        }
+        anyhow::bail!(
+            "refusing to serve plain HTTP on {listen}, which is not a loopback address: \
+             add tls_cert and tls_key (ZT_TLS_CERT, ZT_TLS_KEY) to serve HTTPS, \
+             or, if a TLS-terminating reverse proxy is the only way in, add behind_proxy = true (ZT_BEHIND_PROXY=true)"
+        )
     }
 
     pub fn audit_anchor_path(&self) -> PathBuf {
@@ -215,6 +391,91 @@ mod tests {
             );
             jail.create_file("bad.toml", "lisen = \"x\"\n")?;
             assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn admin_networks_from_the_file_and_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let nets = |c: &Config| c.admin_allow_networks.clone();
+            assert!(nets(&Config::load(None).expect("loads")).is_empty());
+            jail.create_file(
+                "zt.toml",
+                "admin_allow_networks = [\"127.0.0.1/32\", \"10.20.0.0/16\"]\n",
+            )?;
+            let c = Config::load(Some(std::path::Path::new("zt.toml"))).expect("loads");
+            assert_eq!(nets(&c), ["127.0.0.1/32", "10.20.0.0/16"]);
+            // figment's list syntax, quoted or not, IPv6 included.
+            jail.set_env(
+                "ZT_ADMIN_ALLOW_NETWORKS",
+                "[127.0.0.1/32, \"10.20.0.0/16\", fd00::/8]",
+            );
+            let c = Config::load(None).expect("loads");
+            assert_eq!(nets(&c), ["127.0.0.1/32", "10.20.0.0/16", "fd00::/8"]);
+            let s = c.settings(false).expect("valid");
+            assert_eq!(s.admin_allow_networks.networks().len(), 3);
+            // One network, or several separated by commas, without brackets.
+            jail.set_env("ZT_ADMIN_ALLOW_NETWORKS", "10.0.0.0/8");
+            assert_eq!(nets(&Config::load(None).expect("loads")), ["10.0.0.0/8"]);
+            jail.set_env("ZT_ADMIN_ALLOW_NETWORKS", "10.0.0.0/8, ::1");
+            assert_eq!(
+                nets(&Config::load(None).expect("loads")),
+                ["10.0.0.0/8", "::1"]
+            );
+            // Empty: no restriction (the file's list is overridden too).
+            for empty in ["", "[]"] {
+                jail.set_env("ZT_ADMIN_ALLOW_NETWORKS", empty);
+                let c = Config::load(Some(std::path::Path::new("zt.toml"))).expect("loads");
+                assert!(nets(&c).is_empty(), "{empty:?}");
+            }
+            // A value that is no network stops the start, naming it.
+            jail.set_env("ZT_ADMIN_ALLOW_NETWORKS", "[10.0.0.0/8, 10.0.0.300/8]");
+            let e = Config::load(None)
+                .expect("loads")
+                .settings(false)
+                .expect_err("invalid network");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("admin_allow_networks") && msg.contains("\"10.0.0.300/8\""),
+                "{msg}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn tls_settings_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).expect("loads");
+            assert_eq!(
+                (&c.tls_cert, &c.tls_key, c.behind_proxy),
+                (&None, &None, false)
+            );
+            jail.create_file(
+                "zt.toml",
+                "listen = \"0.0.0.0:8443\"\ntls_cert = \"/etc/zt/tls/fullchain.pem\"\n",
+            )?;
+            jail.set_env("ZT_TLS_KEY", "/etc/zt/tls/key.pem");
+            let c = Config::load(Some(std::path::Path::new("zt.toml"))).expect("loads");
+            assert_eq!(
+                c.tls_files(&c.listen).expect("both files"),
+                Some(TlsFiles {
+                    cert: "/etc/zt/tls/fullchain.pem".into(),
+                    key: "/etc/zt/tls/key.pem".into(),
+                })
+            );
+            assert!(c.https());
+            // An empty variable unsets: half a configuration is refused.
+            jail.set_env("ZT_TLS_KEY", "");
+            let c = Config::load(Some(std::path::Path::new("zt.toml"))).expect("loads");
+            let e = c.tls_files(&c.listen).expect_err("half");
+            assert!(e.to_string().contains("ZT_TLS_KEY"), "{e}");
+            jail.set_env("ZT_TLS_CERT", "");
+            jail.set_env("ZT_BEHIND_PROXY", "true");
+            let c = Config::load(Some(std::path::Path::new("zt.toml"))).expect("loads");
+            assert!(c.behind_proxy && c.https());
+            assert_eq!(c.tls_files(&c.listen).expect("behind a proxy"), None);
             Ok(())
         });
     }

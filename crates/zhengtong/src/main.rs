@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use zhengtong::cli::{
     AdminCommand, AuditCommand, CalendarCommand, Cli, Command, DbCommand, KeysCommand,
+    PrivacyCommand,
 };
 use zhengtong::config::Config;
 use zhengtong::{bootstrap, demo, server};
@@ -43,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&cfg);
     match cli.command {
         Command::Serve { migrate } => {
+            let transport = server::transport(&cfg, &cfg.listen)?;
             let db = bootstrap::connect(&cfg).await?;
             if migrate {
                 bootstrap::migrate(&db).await?;
@@ -53,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
             server::spawn_reseal(app.clone());
             let listener = server::bind(&cfg.listen).await?;
-            server::serve(listener, app).await
+            server::serve_until(listener, transport, app, server::shutdown_signal()).await
         }
         Command::Demo {
             listen,
@@ -80,12 +82,14 @@ async fn main() -> anyhow::Result<()> {
             }
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
             let listen = listen.unwrap_or_else(|| cfg.listen.clone());
+            let transport = server::transport(&cfg, &listen)?;
             let listener = server::bind(&listen).await?;
             eprintln!(
-                "政通演示平台已启动: http://{listen}/  (演示账号密码 {})",
+                "政通演示平台已启动: {}://{listen}/  (演示账号密码 {})",
+                transport.scheme(),
                 demo::DEMO_PASSWORD
             );
-            server::serve(listener, app).await
+            server::serve_until(listener, transport, app, server::shutdown_signal()).await
         }
         Command::Db { command } => {
             let db = bootstrap::connect(&cfg).await?;
@@ -173,6 +177,32 @@ async fn main() -> anyhow::Result<()> {
                     }
                     println!("every value is under {new_key_id}; older keys may be removed from the file once backups made with them have expired");
                 }
+            }
+            Ok(())
+        }
+        Command::Privacy {
+            command: PrivacyCommand::Retention { dry_run },
+        } => {
+            let db = bootstrap::connect(&cfg).await?;
+            if !db.migrations_current().await? {
+                bail!("the database schema is not current: run `zhengtong db migrate` first");
+            }
+            let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            let r = zt_app::privacy::retention(&app, &bootstrap::cli_origin(), dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code(), e.message()))?;
+            if r.dry_run {
+                println!(
+                    "dry run: {} accounts would be anonymised and {} case forms masked; \
+                     {} accounts wait for unfinished cases (closed before {}, retention {} days); nothing was changed",
+                    r.accounts, r.case_forms, r.waiting_for_cases, r.closed_before, r.retention_days
+                );
+            } else {
+                println!(
+                    "anonymised {} accounts and masked {} case forms; {} accounts wait for unfinished cases \
+                     (closed before {}, retention {} days)",
+                    r.accounts, r.case_forms, r.waiting_for_cases, r.closed_before, r.retention_days
+                );
             }
             Ok(())
         }
@@ -277,6 +307,12 @@ async fn main() -> anyhow::Result<()> {
                         .await
                         .map_err(fail)?;
                     println!("password of {username} reset; its sessions were ended");
+                }
+                AdminCommand::ResetSecondFactor { username } => {
+                    zt_app::second_factor::reset(&app, None, &origin, &username)
+                        .await
+                        .map_err(fail)?;
+                    println!("second factor of {username} reset; its sessions were ended; it enrols again at the next login");
                 }
                 AdminCommand::Calendar {
                     command: CalendarCommand::Import { file, source },

@@ -70,7 +70,7 @@ pub struct UserView {
     pub active: bool,
 }
 
-fn check_username(u: &str) -> Result<()> {
+pub(crate) fn check_username(u: &str) -> Result<()> {
     if !(3..=32).contains(&u.len())
         || !u
             .bytes()
@@ -560,6 +560,19 @@ pub async fn set_active(
             ErrorKind::Forbidden,
             "DISABLE_OWN_ACCOUNT",
             "不能停用自己的账号。",
+        ));
+    }
+    // The owner withdrew their consent: nobody may take it back for them.
+    if active
+        && zt_store::privacy::account_state(&mut tx, user.id)
+            .await?
+            .closed_at
+            .is_some()
+    {
+        return Err(AppError::new(
+            ErrorKind::Conflict,
+            "ACCOUNT_CLOSED",
+            "该账号已由本人申请注销（撤回同意），不能重新启用；如本人需要继续办理，请重新注册。",
         ));
     }
     users::set_active(&mut tx, user.id, active, &at).await?;

@@ -66,7 +66,7 @@ pub async fn hash_password_off_thread(password: &str) -> Result<String> {
 }
 
 /// Hashing is deliberately slow: keep it off the async workers.
-async fn verify_blocking(password: String, hash: Option<String>) -> bool {
+pub(crate) async fn verify_blocking(password: String, hash: Option<String>) -> bool {
     hashing(move || match hash {
         Some(h) => verify_password(&password, &h),
         None => {
@@ -218,7 +218,28 @@ pub async fn principal_for(
 
 /// What the user must do before anything else, at `now`. Demo mode shares one
 /// published password among its accounts on purpose and enforces neither.
-fn restriction_of(app: &App, user: &UserRow, now: DateTime<Utc>) -> Option<Restriction> {
+fn restriction_of(
+    app: &App,
+    user: &UserRow,
+    now: DateTime<Utc>,
+    session: &SessionRow,
+    totp: Option<&zt_store::second_factor::TotpRow>,
+    roles: &[Role],
+) -> Option<Restriction> {
+    let enrolled = totp.is_some_and(|t| t.confirmed());
+    if enrolled && session.second_factor_at.is_none() {
+        return Some(Restriction::SecondFactor);
+    }
+    if let Some(r) = password_restriction(app, user, now) {
+        return Some(r);
+    }
+    if !enrolled && crate::second_factor::required(app, roles) {
+        return Some(Restriction::SecondFactorEnrolment);
+    }
+    None
+}
+
+fn password_restriction(app: &App, user: &UserRow, now: DateTime<Utc>) -> Option<Restriction> {
     if app.settings.demo {
         return None;
     }
@@ -237,7 +258,10 @@ fn restriction_of(app: &App, user: &UserRow, now: DateTime<Utc>) -> Option<Restr
 }
 
 fn restrict(mut p: Principal, r: Option<Restriction>) -> Principal {
-    p.must_change_password = r.is_some();
+    p.must_change_password = matches!(
+        r,
+        Some(Restriction::PasswordChange | Restriction::PasswordExpired)
+    );
     p.restriction = r;
     p
 }
@@ -272,9 +296,15 @@ pub async fn login(
         let mut c = app.read().await?;
         users::by_username(&mut c, username).await?
     };
+    // An account its owner closed (注销) is checked against its password
+    // too, so that the owner — and only the owner — learns why it is refused.
+    let closed_at = match user.as_ref().filter(|u| u.active == 0) {
+        Some(u) => crate::privacy::closed_at(app, u.id).await?,
+        None => None,
+    };
     let hash = user
         .as_ref()
-        .filter(|u| u.active != 0)
+        .filter(|u| u.active != 0 || closed_at.is_some())
         .and_then(|u| u.password_hash.clone());
     let now = app.clock.now();
     let at = ts(now);
@@ -285,9 +315,13 @@ pub async fn login(
         .and_then(|u| u.locked_until.as_deref())
         .and_then(|t| parse_ts(t).ok())
         .is_some_and(|until| until > now);
-    let ok = verify_blocking(password.to_string(), hash).await
-        && user.as_ref().is_some_and(|u| u.active != 0)
-        && !locked;
+    let password_ok = verify_blocking(password.to_string(), hash).await;
+    if let (true, false, Some(u), Some(closed)) =
+        (password_ok, locked, user.as_ref(), closed_at.as_deref())
+    {
+        return Err(crate::privacy::closed_login(app, u, closed, client_addr).await?);
+    }
+    let ok = password_ok && user.as_ref().is_some_and(|u| u.active != 0) && !locked;
     let mut tx = app.begin().await?;
     let Some(user) = user.filter(|_| ok) else {
         let origin = Origin {
@@ -346,8 +380,10 @@ pub async fn login(
         created_at: at.clone(),
         last_seen_at: at.clone(),
         expires_at: ts(now + app.settings.session_absolute),
+        second_factor_at: None,
     };
     sessions::insert(&mut tx, &row).await?;
+    let totp = zt_store::second_factor::get(&mut tx, user.id).await?;
     let origin = Origin {
         actor_id: Some(user.id),
         actor_name: user.username.clone(),
@@ -363,10 +399,9 @@ pub async fn login(
         json!({}),
     )
     .await?;
-    let principal = restrict(
-        principal_for(&mut tx, &user, Some(&row)).await?,
-        restriction_of(app, &user, now),
-    );
+    let principal = principal_for(&mut tx, &user, Some(&row)).await?;
+    let r = restriction_of(app, &user, now, &row, totp.as_ref(), &principal.roles);
+    let principal = restrict(principal, r);
     tx.commit().await?;
     Ok((principal, token))
 }
@@ -378,7 +413,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
     }
     let sid = sm3_hex(token.as_bytes());
     let now = app.clock.now();
-    let (session, user, principal) = {
+    let (session, user, principal, totp) = {
         let mut c = app.read().await?;
         let Some(session) = sessions::get(&mut c, &sid).await? else {
             return Err(AppError::unauthenticated());
@@ -387,7 +422,8 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
             return Err(AppError::unauthenticated());
         };
         let principal = principal_for(&mut c, &user, Some(&session)).await?;
-        (session, user, principal)
+        let totp = zt_store::second_factor::get(&mut c, user.id).await?;
+        (session, user, principal, totp)
     };
     let last_seen = parse_ts(&session.last_seen_at)?;
     let expired = now >= parse_ts(&session.expires_at)?
@@ -408,7 +444,8 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
         sessions::touch(&mut tx, &sid, &ts(now)).await?;
         tx.commit().await?;
     }
-    Ok(restrict(principal, restriction_of(app, &user, now)))
+    let r = restriction_of(app, &user, now, &session, totp.as_ref(), &principal.roles);
+    Ok(restrict(principal, r))
 }
 
 fn is_token(t: &str) -> bool {

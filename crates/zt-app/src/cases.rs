@@ -464,6 +464,9 @@ pub async fn upload_material(
         )
         .with_field("file"));
     }
+    // Malicious code first: an infected file is reported as such, whatever
+    // its type, and the refusal is a security event.
+    scan_upload(app, p, client_addr, case_no, material_code, &data).await?;
     let kind = upload::sniff(&data).ok_or_else(|| {
         AppError::new(
             ErrorKind::UnsupportedMedia,
@@ -519,6 +522,47 @@ pub async fn upload_material(
         }
     }
     result
+}
+
+/// Runs the scanner; a finding is refused and audited, and a scanner that
+/// cannot answer refuses the upload too (fail closed).
+async fn scan_upload(
+    app: &App,
+    p: &Principal,
+    client_addr: &str,
+    case_no: &str,
+    material_code: &str,
+    data: &[u8],
+) -> Result<()> {
+    let (finding, refusal) = match app.scanner.scan(data).await {
+        Ok(zt_scanner::Verdict::Clean) => return Ok(()),
+        Ok(zt_scanner::Verdict::Rejected(f)) => {
+            let e = AppError::new(ErrorKind::Unprocessable, f.code, f.message.clone())
+                .with_field("file");
+            (json!({"code": f.code, "detail": f.detail}), e)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "upload scanner unavailable: upload refused");
+            (
+                json!({"code": e.code(), "detail": e.to_string()}),
+                AppError::new(ErrorKind::Unavailable, e.code(), e.user_message()),
+            )
+        }
+    };
+    let at = app.now_ts();
+    let mut tx = app.begin().await?;
+    audit(
+        &mut tx,
+        &at,
+        &Origin::of(p, client_addr),
+        "upload_rejected",
+        &format!("case:{case_no}"),
+        "denied",
+        json!({"material_code": material_code, "size": data.len(), "sm3": sm3_hex(data), "finding": finding}),
+    )
+    .await?;
+    tx.commit().await?;
+    Err(refusal)
 }
 
 fn material_info(m: &MaterialRow) -> MaterialInfo {
@@ -788,7 +832,7 @@ pub async fn act(
     if let Some(proc_) = input.procedure.filter(|_| action == Action::Suspend) {
         detail["procedure"] = json!(proc_.label_zh());
     }
-    cases::append_event(
+    let event_seq = cases::append_event(
         &mut tx,
         &NewEvent {
             case_id: row.id,
@@ -804,6 +848,38 @@ pub async fn act(
         },
     )
     .await?;
+    let decision = match (action, new_status) {
+        (Action::RejectIntake, _) => Some("reject_intake"),
+        (Action::Deny, _) => Some("deny"),
+        (Action::ApproveStep, CaseStatus::Approved) => Some("approve"),
+        _ => None,
+    };
+    if let Some(decision) = decision {
+        let payload = crate::signing::decision_payload(
+            case_no,
+            decision,
+            input.opinion.as_deref(),
+            p.user_id,
+            &p.display_name,
+            role.as_str(),
+            &at,
+            event_seq,
+        );
+        zt_store::signatures::insert(
+            &mut tx,
+            &zt_store::signatures::NewSignature {
+                case_id: row.id,
+                case_no,
+                event_seq,
+                decision,
+                payload: &payload,
+                signature: &app.signer.sign(&payload),
+                key_id: app.signer.key_id(),
+                signed_at: &at,
+            },
+        )
+        .await?;
+    }
     audit(
         &mut tx,
         &at,
@@ -998,6 +1074,30 @@ pub async fn detail(app: &App, p: &Principal, case_no: &str) -> Result<CaseDetai
         rectification,
         summary,
     })
+}
+
+/// The signed decisions of a case, each checked against the platform's key.
+pub async fn signatures(
+    app: &App,
+    p: &Principal,
+    case_no: &str,
+) -> Result<Vec<crate::signing::SignatureView>> {
+    let mut c = app.read().await?;
+    let row = load_visible(&mut c, p, case_no).await?;
+    let rows = zt_store::signatures::for_case(&mut c, row.id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|s| crate::signing::SignatureView {
+            valid: s.key_id == app.signer.key_id()
+                && crate::signing::verifies(app.signer.public_key_pem(), &s.payload, &s.signature),
+            event_seq: s.event_seq,
+            decision: s.decision,
+            payload: s.payload,
+            signature: s.signature,
+            key_id: s.key_id,
+            signed_at: s.signed_at,
+        })
+        .collect())
 }
 
 fn open_form(app: &App, row: &CaseRow) -> Result<Map<String, Value>> {

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     UnsupportedMedia,
     /// Too many attempts from one client in a short time.
     TooManyRequests,
+    /// A service the request needs (e.g. the virus scanner) does not answer.
+    Unavailable,
     Internal,
 }
 

@@ -10,10 +10,14 @@ pub mod catalogue;
 pub mod clock;
 pub mod error;
 pub mod limiter;
+pub mod network;
 pub mod notify;
 pub mod pii;
 pub mod principal;
+pub mod privacy;
 pub mod ratings;
+pub mod second_factor;
+pub mod signing;
 pub mod state;
 pub mod upload;
 

@@ -37,12 +37,19 @@ pub enum Restriction {
     PasswordChange,
     /// A staff or administrator password past its maximum age.
     PasswordExpired,
+    /// The password was right; the authenticator code is still to come.
+    SecondFactor,
+    /// The account must enrol an authenticator before it may act
+    /// (administrators always, staff when so configured).
+    SecondFactorEnrolment,
 }
 
 impl Restriction {
     pub fn code(self) -> &'static str {
         match self {
             Self::PasswordChange | Self::PasswordExpired => "PASSWORD_CHANGE_REQUIRED",
+            Self::SecondFactor => "SECOND_FACTOR_REQUIRED",
+            Self::SecondFactorEnrolment => "SECOND_FACTOR_ENROLMENT_REQUIRED",
         }
     }
 
@@ -50,6 +57,12 @@ impl Restriction {
         match self {
             Self::PasswordChange => "为保障账号安全，请先设置您自己的新密码，然后再继续办理。",
             Self::PasswordExpired => "您的密码已超过有效期，请先修改密码，然后再继续办理。",
+            Self::SecondFactor => {
+                "请输入身份验证器（动态口令）App 上显示的6位验证码，或一个备用恢复码。"
+            }
+            Self::SecondFactorEnrolment => {
+                "您的账号须启用双因素认证：请用身份验证器 App 扫描二维码完成绑定后再继续。"
+            }
         }
     }
 

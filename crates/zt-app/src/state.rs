@@ -25,17 +25,33 @@ pub struct Settings {
     pub demo: bool,
     /// Cookies only over TLS (false on plain-HTTP loopback).
     pub secure_cookies: bool,
+    /// Send `Strict-Transport-Security` with every response: set when the
+    /// server speaks TLS itself or sits behind a declared TLS-terminating
+    /// proxy, never on plain-HTTP loopback (a browser would then insist on
+    /// https for `localhost` for a year).
+    pub hsts: bool,
     /// Consecutive login failures that lock an account.
     pub lockout_threshold: u32,
     /// How long a locked account stays locked.
     pub lockout: Duration,
     /// Login attempts allowed per client address per minute.
     pub login_rate_per_minute: u32,
+    /// Self-registrations allowed per client address per minute.
+    pub registration_rate_per_minute: u32,
+    /// How long the personal information of an account its owner closed is
+    /// kept before `privacy::retention` anonymises it (once its cases are
+    /// finished).
+    pub pi_retention: Duration,
     /// A file outside the database where anchors of the audit chain are
     /// appended (none: anchors only in the database).
     pub audit_anchor_file: Option<std::path::PathBuf>,
     /// Staff and administrator passwords older than this must be changed.
     pub password_max_age: Option<Duration>,
+    /// Client networks from which the administration surfaces (pages under
+    /// `/admin`, `/api/v1/admin/…`, `/api/v1/audit…`) may be used; empty: any.
+    pub admin_allow_networks: crate::network::NetworkList,
+    /// Case staff must enrol a second factor too (administrators always must).
+    pub second_factor_for_staff: bool,
 }
 
 impl Default for Settings {
@@ -47,11 +63,16 @@ impl Default for Settings {
             max_upload_bytes: 10 * 1024 * 1024,
             demo: false,
             secure_cookies: false,
+            hsts: false,
             lockout_threshold: 5,
             lockout: Duration::minutes(15),
             login_rate_per_minute: 30,
+            registration_rate_per_minute: 10,
+            pi_retention: Duration::days(1095),
             audit_anchor_file: None,
             password_max_age: Some(Duration::days(90)),
+            admin_allow_networks: crate::network::NetworkList::default(),
+            second_factor_for_staff: false,
         }
     }
 }
@@ -65,6 +86,10 @@ pub struct App {
     pub sms: Arc<dyn SmsSender>,
     /// Keys for personal information at rest.
     pub pii: Arc<crate::pii::Pii>,
+    /// Malicious-code checks of uploads (built-in, and clamd when configured).
+    pub scanner: Arc<zt_scanner::Scanner>,
+    /// The platform's SM2 key that signs decisions.
+    pub signer: Arc<crate::signing::Signer>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
     pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
@@ -77,6 +102,7 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
         pii: Arc<crate::pii::Pii>,
+        signer: Arc<crate::signing::Signer>,
     ) -> Result<Self> {
         let app = Self {
             db,
@@ -85,6 +111,8 @@ impl App {
             settings: Arc::new(settings),
             sms: Arc::new(LogSms),
             pii,
+            scanner: Arc::new(zt_scanner::Scanner::builtin_only()),
+            signer,
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
             login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };
@@ -99,6 +127,11 @@ impl App {
             clock,
             ..self.clone()
         }
+    }
+
+    pub fn with_scanner(mut self, scanner: zt_scanner::Scanner) -> Self {
+        self.scanner = Arc::new(scanner);
+        self
     }
 
     pub fn with_pii(mut self, pii: Arc<crate::pii::Pii>) -> Self {

@@ -21,6 +21,8 @@ struct AdminPage {
     l: Layout,
     show_catalogue: bool,
     show_users: bool,
+    /// The audit administrator's section: a link to the audit page.
+    show_audit: bool,
     /// (code, name, region, parent code)
     depts: Vec<(String, String, String, String)>,
     items: Vec<ItemSummary>,
@@ -39,6 +41,7 @@ pub async fn dashboard(State(app): State<App>, PageUser(p): PageUser) -> Respons
         l: Layout::new("管理", Some(&p)),
         show_catalogue: sys,
         show_users: sys || sec,
+        show_audit: p.has(Role::Auditor),
         depts: Vec::new(),
         items: Vec::new(),
         years: app.calendar().years().map(|(y, _)| y).collect(),

@@ -17,6 +17,8 @@ pub struct Layout {
     pub is_applicant: bool,
     pub is_staff: bool,
     pub is_admin: bool,
+    /// The audit administrator (安全审计 in the navigation).
+    pub is_auditor: bool,
     pub csrf: String,
     pub css: &'static str,
     pub js: &'static str,
@@ -33,6 +35,7 @@ impl Layout {
             is_applicant: p.is_some_and(Principal::is_applicant),
             is_staff: p.is_some_and(Principal::is_case_staff),
             is_admin: p.is_some_and(|p| p.roles.iter().any(|r| r.is_admin())),
+            is_auditor: p.is_some_and(|p| p.has(Role::Auditor)),
             csrf: p.map(|p| p.csrf_token.clone()).unwrap_or_default(),
             css: assets::css_url(),
             js: assets::js_url(),
@@ -86,8 +89,13 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 /// An error as a page; login is asked for when the session is missing.
 pub fn app_error(e: AppError, here: &str) -> Response {
-    if e.code() == "PASSWORD_CHANGE_REQUIRED" {
-        return Redirect::to("/account/password").into_response();
+    match e.code() {
+        "PASSWORD_CHANGE_REQUIRED" => return Redirect::to("/account/password").into_response(),
+        "SECOND_FACTOR_REQUIRED" => return Redirect::to("/login/second-factor").into_response(),
+        "SECOND_FACTOR_ENROLMENT_REQUIRED" => {
+            return Redirect::to("/account/second-factor").into_response()
+        }
+        _ => {}
     }
     match e.kind() {
         ErrorKind::Unauthenticated => {

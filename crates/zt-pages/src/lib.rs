@@ -5,8 +5,11 @@
 mod account;
 mod admin;
 mod assets;
+mod audit;
 mod layout;
 mod portal;
+mod privacy;
+mod second_factor;
 mod session;
 mod workbench;
 
@@ -44,7 +47,29 @@ pub fn routes() -> Router<App> {
         )
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
+        .route(
+            "/login/second-factor",
+            get(second_factor::code_form).post(second_factor::code_submit),
+        )
+        .route(
+            "/account/second-factor",
+            get(second_factor::setup).post(second_factor::start),
+        )
+        .route(
+            "/account/second-factor/confirm",
+            post(second_factor::confirm),
+        )
+        .route("/account/second-factor/remove", post(second_factor::remove))
         .route("/account", get(account::show))
+        .route("/privacy", get(privacy::notice))
+        .route(
+            "/register",
+            get(privacy::register_form).post(privacy::register),
+        )
+        .route("/account/privacy", get(privacy::show))
+        .route("/account/privacy/profile", post(privacy::correct))
+        .route("/account/privacy/export", post(privacy::export))
+        .route("/account/privacy/deletion", post(privacy::delete))
         .route(
             "/account/password",
             get(account::show).post(account::change_password),
@@ -64,6 +89,8 @@ pub fn routes() -> Router<App> {
             post(workbench::answer),
         )
         .route("/admin", get(admin::dashboard))
+        .route("/admin/audit", get(audit::show))
+        .route("/admin/audit/export", get(audit::export))
         .route("/admin/calendar", post(admin::import_calendar))
         .route("/admin/departments", post(admin::create_department))
         .route("/admin/users", post(admin::create_user))
@@ -74,6 +101,12 @@ pub fn routes() -> Router<App> {
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
         .fallback(fallback)
+}
+
+/// A refusal as the error page (for middleware that runs before any page
+/// handler, such as the administration network guard of `zt-web`).
+pub fn refusal_page(e: zt_app::AppError) -> Response {
+    layout::app_error(e, "/")
 }
 
 async fn fallback(uri: Uri) -> Response {

@@ -44,6 +44,11 @@ fn notice_text(done: Option<&str>) -> Option<String> {
     match done? {
         "password_changed" => Some("密码已修改，请使用新密码重新登录。".into()),
         "logged_out_everywhere" => Some("已退出全部设备，请重新登录。".into()),
+        "registered" => Some("注册成功，请使用新账号登录。".into()),
+        "account_closed" => Some(
+            "账号已注销，所有设备已退出登录。办件档案依法保存，个人信息将在保存期满后匿名化。"
+                .into(),
+        ),
         _ => None,
     }
 }
@@ -89,10 +94,14 @@ pub async fn login(
     .await
     {
         Ok((p, token)) => {
-            let to = if p.restriction.is_some() {
-                "/account/password".to_string()
-            } else {
-                safe_next(&f.next).unwrap_or(home_of(&p)).to_string()
+            use zt_app::principal::Restriction;
+            let to = match p.restriction {
+                Some(Restriction::SecondFactor) => "/login/second-factor".to_string(),
+                Some(Restriction::SecondFactorEnrolment) => "/account/second-factor".to_string(),
+                Some(Restriction::PasswordChange | Restriction::PasswordExpired) => {
+                    "/account/password".to_string()
+                }
+                None => safe_next(&f.next).unwrap_or(home_of(&p)).to_string(),
             };
             let mut resp = Redirect::to(&to).into_response();
             if let Ok(v) =

@@ -13,8 +13,11 @@ pub mod error;
 pub mod files;
 pub mod items;
 pub mod notifications;
+pub mod privacy;
 pub mod ratings;
+pub mod second_factor;
 pub mod sessions;
+pub mod signatures;
 pub mod time;
 pub mod users;
 

@@ -13,12 +13,14 @@ pub struct SessionRow {
     pub created_at: String,
     pub last_seen_at: String,
     pub expires_at: String,
+    /// When the second factor was given in this session (None: not yet).
+    pub second_factor_at: Option<String>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&s.id)
     .bind(s.user_id)
@@ -27,6 +29,7 @@ pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
     .bind(&s.created_at)
     .bind(&s.last_seen_at)
     .bind(&s.expires_at)
+    .bind(&s.second_factor_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -34,7 +37,7 @@ pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at FROM sessions WHERE id = $1",
+        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at FROM sessions WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -44,12 +47,22 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow
 /// A user's sessions, newest first.
 pub async fn for_user(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<SessionRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at FROM sessions \
+        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at FROM sessions \
          WHERE user_id = $1 ORDER BY created_at DESC",
     )
     .bind(user_id)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Marks the session's second factor as given.
+pub async fn mark_second_factor(conn: &mut AnyConnection, id: &str, now: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET second_factor_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn touch(conn: &mut AnyConnection, id: &str, now: &str) -> Result<()> {

@@ -47,6 +47,9 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
 pub async fn session_principal(parts: &Parts, app: &zt_app::App) -> Result<Principal, AppError> {
     let token = session_token(&parts.headers).ok_or_else(AppError::unauthenticated)?;
     let p = zt_app::auth::authenticate(app, &token).await?;
+    if let Some(slot) = parts.extensions.get::<crate::denials::CallerSlot>() {
+        slot.set(p.user_id, &p.username);
+    }
     match p.restriction {
         Some(r) if !allowed_while_restricted(r, &parts.method, parts.uri.path()) => Err(r.error()),
         _ => Ok(p),
@@ -62,6 +65,22 @@ pub fn allowed_while_restricted(r: Restriction, method: &Method, path: &str) -> 
             (&Method::GET | &Method::DELETE, "/api/v1/session")
                 | (&Method::POST, "/api/v1/session/password")
                 | (&Method::GET | &Method::POST, "/account/password")
+                | (&Method::POST, "/logout")
+        ),
+        Restriction::SecondFactor => matches!(
+            (method, path),
+            (&Method::GET | &Method::DELETE, "/api/v1/session")
+                | (&Method::POST, "/api/v1/session/second-factor")
+                | (&Method::GET | &Method::POST, "/login/second-factor")
+                | (&Method::POST, "/logout")
+        ),
+        Restriction::SecondFactorEnrolment => matches!(
+            (method, path),
+            (&Method::GET | &Method::DELETE, "/api/v1/session")
+                | (&Method::POST, "/api/v1/me/second-factor/enrolment")
+                | (&Method::POST, "/api/v1/me/second-factor/enrolment/confirm")
+                | (&Method::GET | &Method::POST, "/account/second-factor")
+                | (&Method::POST, "/account/second-factor/confirm")
                 | (&Method::POST, "/logout")
         ),
     }

@@ -13,10 +13,14 @@ use crate::api;
     paths(
         api::health::healthz, api::health::readyz,
         api::session::login, api::session::me, api::session::logout, api::session::change_password,
+        api::second_factor::verify, api::second_factor::status, api::second_factor::start,
+        api::second_factor::confirm, api::second_factor::remove, api::second_factor::reset,
         api::session::list_sessions, api::session::end_all_sessions, api::session::end_session,
+        api::me::notice, api::me::register, api::me::personal_information, api::me::correct_profile,
+        api::me::export, api::me::request_deletion,
         api::items::list, api::items::get, api::items::departments, api::items::due,
         api::cases::create, api::cases::list, api::cases::get, api::cases::update_form, api::cases::upload,
-        api::cases::download, api::cases::submit, api::cases::reveal, api::cases::action, api::cases::rate,
+        api::cases::download, api::cases::submit, api::cases::reveal, api::cases::signatures, api::cases::signing_key, api::cases::action, api::cases::rate,
         api::cases::notifications, api::cases::notifications_read, api::cases::rectifications, api::cases::answer_rectification,
         api::admin::create_user, api::admin::list_users, api::admin::reset_password, api::admin::set_roles, api::admin::set_active, api::admin::create_department,
         api::admin::create_item, api::admin::publish_version, api::admin::versions, api::admin::set_item_status,
@@ -24,7 +28,8 @@ use crate::api;
         api::audit::search, api::audit::export, api::audit::verify,
     ),
     tags((name = "session"), (name = "catalogue"), (name = "cases"), (name = "calendar"), (name = "notifications"),
-         (name = "ratings"), (name = "admin"), (name = "audit"), (name = "ops"))
+         (name = "ratings"), (name = "admin"), (name = "audit"), (name = "ops"),
+         (name = "privacy"))
 )]
 pub struct ApiDoc;
 

@@ -376,3 +376,56 @@ async fn archive_respects_retention_and_keeps_the_chain_verifiable(t: TestApp) {
     .await;
     assert!(e.is_err());
 }
+
+both!(every_refused_request_is_audited_with_its_caller);
+async fn every_refused_request_is_audited_with_its_caller(t: TestApp) {
+    let citizen = t.login("citizen").await;
+    let denied =
+        || t.count("SELECT COUNT(*) FROM audit_records WHERE action = 'permission_denied'");
+    let before = denied().await;
+    let (s, _) = citizen.get("/api/v1/admin/users").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Without the CSRF token.
+    let s = citizen
+        .client
+        .post(format!("{}/api/v1/notifications/read", citizen.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A page refusal too.
+    let s = citizen
+        .client
+        .get(format!("{}/workbench", citizen.base))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(denied().await, before + 3);
+    let auditor = t.login("auditor").await;
+    let (_, b) = auditor
+        .get("/api/v1/audit?action=permission_denied&actor=citizen")
+        .await;
+    let objects: Vec<&str> = b["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["object"].as_str().unwrap())
+        .collect();
+    assert!(objects.contains(&"GET /api/v1/admin/users"), "{objects:?}");
+    assert!(
+        objects.contains(&"POST /api/v1/notifications/read"),
+        "{objects:?}"
+    );
+    assert!(b["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["result"] == "denied" && r["client_addr"] == "127.0.0.1"));
+    // Success is not a denial.
+    assert_eq!(citizen.get("/api/v1/cases").await.0, StatusCode::OK);
+    assert_eq!(denied().await, before + 3);
+}

@@ -295,8 +295,8 @@ async fn uploads(t: TestApp) {
             b"MZ\x90\x00\x03\x00\x00\x00this is a program".to_vec(),
         )
         .await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UPLOAD_TYPE_NOT_ALLOWED",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "UPLOAD_EXECUTABLE",
     );
     assert_error(
         "html labelled png",

@@ -286,6 +286,9 @@ pub struct TestApp {
     pub backend: Backend,
     pub data_dir: PathBuf,
     pub db_url: String,
+    /// The authenticator each account enrolled in this database: its secret
+    /// and the last time step a code was given for (codes are one-time).
+    pub authenticators: std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>,
     pg_db: Option<String>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -294,6 +297,12 @@ impl TestApp {
     /// A fresh application on `backend`, or `None` when PostgreSQL is not
     /// available outside CI (reported loudly).
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// [`TestApp::spawn`] with the configuration changed first (a setting
+    /// under test), e.g. `spawn_with(b, |c| c.lockout_threshold = 3)`.
+    pub async fn spawn_with(backend: Backend, change: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let id = unique_id();
         let data_dir = scratch().join(format!("t-{id}"));
         let (url, pg_db) = match backend {
@@ -312,7 +321,7 @@ impl TestApp {
                 (pg_url(&name), Some(name))
             }
         };
-        Some(Self::boot(backend, url, data_dir, pg_db).await)
+        Some(Self::boot_with(backend, url, data_dir, pg_db, change).await)
     }
 
     /// The configuration the tests run the application with.
@@ -337,7 +346,19 @@ impl TestApp {
         data_dir: PathBuf,
         pg_db: Option<String>,
     ) -> TestApp {
-        let cfg = Self::config_for(&url, &data_dir);
+        Self::boot_with(backend, url, data_dir, pg_db, |_| {}).await
+    }
+
+    /// [`TestApp::boot`] with the configuration changed first.
+    pub async fn boot_with(
+        backend: Backend,
+        url: String,
+        data_dir: PathBuf,
+        pg_db: Option<String>,
+        change: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut cfg = Self::config_for(&url, &data_dir);
+        change(&mut cfg);
         let db = zhengtong::bootstrap::connect(&cfg).await.expect("connect");
         let clock = Arc::new(ManualClock::new(beijing_10("2025-09-30")));
         let app = zhengtong::bootstrap::build_app(&cfg, db, clock.clone(), false)
@@ -362,6 +383,7 @@ impl TestApp {
             backend,
             data_dir,
             db_url: url,
+            authenticators: Default::default(),
             pg_db,
             server,
         }
@@ -392,7 +414,55 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "login {username}: {body}");
         s.csrf = body["csrf_token"].as_str().expect("csrf").to_string();
+        // Administrators sign in with an authenticator, as a person would:
+        // enrol at the first login, give a code at the next ones.
+        match body["restriction"].as_str() {
+            Some("second_factor_enrolment") => {
+                let (st, e) = s
+                    .post("/api/v1/me/second-factor/enrolment", &json!({}))
+                    .await;
+                assert_eq!(st, StatusCode::CREATED, "enrol {username}: {e}");
+                let secret = e["secret"].as_str().expect("secret").to_string();
+                self.authenticators
+                    .lock()
+                    .expect("lock")
+                    .insert(username.to_string(), (secret, 0));
+                let code = self.code_for(username);
+                let (st, b) = s
+                    .post(
+                        "/api/v1/me/second-factor/enrolment/confirm",
+                        &json!({"code": code}),
+                    )
+                    .await;
+                assert_eq!(st, StatusCode::OK, "confirm {username}: {b}");
+            }
+            Some("second_factor") => {
+                let code = self.code_for(username);
+                let (st, b) = s
+                    .post("/api/v1/session/second-factor", &json!({"code": code}))
+                    .await;
+                assert_eq!(st, StatusCode::NO_CONTENT, "second factor {username}: {b}");
+            }
+            _ => {}
+        }
         s
+    }
+
+    /// The code `username`'s authenticator shows now. Codes are one-time per
+    /// 30-second step, so the clock moves on to the next step when this one
+    /// was used already.
+    pub fn code_for(&self, username: &str) -> String {
+        let mut g = self.authenticators.lock().expect("lock");
+        let (secret, last) = g.get_mut(username).expect("enrolled");
+        let now = zt_app::clock::Clock::now(&*self.clock).timestamp();
+        if now / 30 <= *last {
+            self.clock
+                .advance(chrono::Duration::seconds((*last + 1) * 30 - now));
+        }
+        let now = zt_app::clock::Clock::now(&*self.clock).timestamp();
+        *last = now / 30;
+        let secret = zt_otp::TotpSecret::from_base32(secret).expect("secret");
+        zt_otp::code_at(&secret, now, 6, 30)
     }
 
     /// Runs a SQL query directly (to check that nothing was half-written).

@@ -5,6 +5,7 @@
 mod harness;
 
 mod access;
+mod admin_pages;
 mod audit;
 mod backup;
 mod bad_input;
@@ -12,4 +13,9 @@ mod lifecycle;
 mod matrix;
 mod ops;
 mod pii;
+mod privacy;
+mod second_factor;
 mod sessions;
+mod signatures;
+mod tls;
+mod uploads;

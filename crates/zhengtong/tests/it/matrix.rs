@@ -88,6 +88,8 @@ const NONE: [Expect; 8] = [N; 8];
 const PUBLIC: [Expect; 8] = [A; 8];
 /// Every signed-in user, for themselves.
 const SIGNED_IN: [Expect; 8] = [U, A, A, A, A, A, A, A];
+/// An applicant, for their own account (the rights of the personal-information subject).
+const APPLICANT_SELF: [Expect; 8] = [U, A, F, F, F, F, F, F];
 /// 系统管理员 only.
 const SYSADMIN: [Expect; 8] = [U, F, F, F, F, A, F, F];
 /// 审计管理员 only.
@@ -152,6 +154,41 @@ pub const MATRIX: &[Rule] = &[
         note: "修改本人密码（须验证原密码）",
     },
     Rule {
+        method: "POST",
+        path: "/api/v1/session/second-factor",
+        own: SIGNED_IN,
+        other: NONE,
+        note: "登录第二步：动态口令或恢复码（错误计入登录失败）",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/me/second-factor",
+        own: SIGNED_IN,
+        other: NONE,
+        note: "本人双因素认证状态",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/me/second-factor/enrolment",
+        own: SIGNED_IN,
+        other: NONE,
+        note: "开始绑定身份验证器（二维码）",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/me/second-factor/enrolment/confirm",
+        own: SIGNED_IN,
+        other: NONE,
+        note: "以首个验证码确认绑定，得到恢复码",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/me/second-factor/removal",
+        own: [U, A, A, A, A, F, F, F],
+        other: NONE,
+        note: "解除本人绑定；管理员必须启用，不能解除",
+    },
+    Rule {
         method: "GET",
         path: "/api/v1/sessions",
         own: SIGNED_IN,
@@ -171,6 +208,48 @@ pub const MATRIX: &[Rule] = &[
         own: [N, A, A, A, A, A, A, A],
         other: [U, H, H, H, H, H, H, H],
         note: "结束本人的某个会话；他人的会话标识无效",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/privacy-notice",
+        own: PUBLIC,
+        other: NONE,
+        note: "个人信息保护政策（当前版本及其版本标识）",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/registrations",
+        own: PUBLIC,
+        other: NONE,
+        note: "自然人自助注册（须明示同意当前版本政策；按来源地址限频）",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/me/personal-information",
+        own: APPLICANT_SELF,
+        other: NONE,
+        note: "申请人查看本人完整个人信息与同意记录；工作人员、管理员账号的信息由所在单位管理",
+    },
+    Rule {
+        method: "PUT",
+        path: "/api/v1/me/profile",
+        own: APPLICANT_SELF,
+        other: NONE,
+        note: "申请人更正本人姓名、手机号（实名核验高于L1后身份证号不能自行修改）",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/me/export",
+        own: APPLICANT_SELF,
+        other: NONE,
+        note: "申请人下载平台保存的本人全部信息（记入审计）",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/me/deletion",
+        own: APPLICANT_SELF,
+        other: NONE,
+        note: "申请人撤回同意并注销本人账号（须再次输入密码；测试以错误密码请求，账号保留）",
     },
     Rule {
         method: "GET",
@@ -220,6 +299,20 @@ pub const MATRIX: &[Rule] = &[
         own: CASE_OWN_READ,
         other: CASE_OTHER,
         note: "草稿仅申请人可见",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/cases/{case_no}/signatures",
+        own: CASE_OWN_READ,
+        other: CASE_OTHER,
+        note: "决定的 SM2 签名及其验证结果",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/signing-key",
+        own: PUBLIC,
+        other: NONE,
+        note: "平台验签公钥（公开）",
     },
     Rule {
         method: "PUT",
@@ -335,6 +428,13 @@ pub const MATRIX: &[Rule] = &[
     },
     Rule {
         method: "POST",
+        path: "/api/v1/admin/users/{username}/second-factor/reset",
+        own: [N, F, F, F, F, F, F, F],
+        other: [U, F, F, F, F, F, A, F],
+        note: "丢失手机后重置他人的双因素认证（安全管理员；管理员账号只能在服务器上重置）",
+    },
+    Rule {
+        method: "POST",
         path: "/api/v1/admin/departments",
         own: SYSADMIN,
         other: NONE,
@@ -411,7 +511,15 @@ const NOT_IN_OPENAPI: &[(&str, &str)] = &[("GET", "/api/openapi.json")];
 /// Refusals that the platform gives only after the caller was found to be
 /// allowed, and that therefore count as `Allow`: `PASSWORD_WRONG` (422) is
 /// checked after authentication, against the caller's own account.
-const PAST_PERMISSION_CHECK: &[&str] = &["PASSWORD_WRONG"];
+const PAST_PERMISSION_CHECK: &[&str] = &[
+    "PASSWORD_WRONG",
+    // Second-factor requests with a malformed code, or for an account in
+    // the other enrolment state: answered only for a known caller.
+    "SECOND_FACTOR_FORMAT",
+    "SECOND_FACTOR_NOT_ENROLLED",
+    "SECOND_FACTOR_NOT_STARTED",
+    "SECOND_FACTOR_ENROLLED",
+];
 
 // ---- the accounts that play the columns ----------------------------------------
 
@@ -875,6 +983,41 @@ impl<'a> Ctx<'a> {
                 )
                 .await
             }
+            ("GET", "/api/v1/privacy-notice")
+            | ("GET", "/api/v1/me/personal-information")
+            | ("GET", "/api/v1/me/export") => {
+                let s = self.caller(actor).await;
+                send(&s, m, path, Body::Empty).await
+            }
+            ("POST", "/api/v1/registrations") => {
+                // A new person each time (anyone may register, signed in or not).
+                let n = self.next();
+                let first17 = format!("43990219900101{:03}", n % 1000);
+                let check = zt_domain::ids::id_number_check_char(&first17).expect("17 digits");
+                let s = self.caller(actor).await;
+                let body = json!({"username": format!("mx_reg_{n}"), "password": "Qinglan#Rain7",
+                                  "name": "自助注册", "id_number": format!("{first17}{check}"),
+                                  "mobile": "13700137000", "consent": true, "notice_version": "v1"});
+                send(&s, m, path, Body::Json(body)).await
+            }
+            ("PUT", "/api/v1/me/profile") => {
+                // The values the account already has: nothing changes.
+                let s = self.caller(actor).await;
+                let body = json!({"display_name": "李明", "mobile": "13800138000"});
+                send(&s, m, path, Body::Json(body)).await
+            }
+            ("POST", "/api/v1/me/deletion") => {
+                // A wrong password: refused (422 PASSWORD_WRONG) only once the
+                // caller is known to be an applicant; the account stays open.
+                let s = self.caller(actor).await;
+                send(
+                    &s,
+                    m,
+                    path,
+                    Body::Json(json!({"password": "Wrong#Guess2026"})),
+                )
+                .await
+            }
             ("POST", "/api/v1/cases") => {
                 let s = self.caller(actor).await;
                 let body = json!({"item_code": OWN_DEPT_ITEM, "form": valid_form()});
@@ -884,6 +1027,21 @@ impl<'a> Ctx<'a> {
                 let no = self.shared_case(owner, item, Stage::Submitted).await;
                 let s = self.caller(actor).await;
                 send(&s, m, &format!("/api/v1/cases/{no}"), Body::Empty).await
+            }
+            ("GET", "/api/v1/cases/{case_no}/signatures") => {
+                let no = self.shared_case(owner, item, Stage::Submitted).await;
+                let s = self.caller(actor).await;
+                send(
+                    &s,
+                    m,
+                    &format!("/api/v1/cases/{no}/signatures"),
+                    Body::Empty,
+                )
+                .await
+            }
+            ("GET", "/api/v1/signing-key") => {
+                let s = self.caller(actor).await;
+                send(&s, m, path, Body::Empty).await
             }
             ("PUT", "/api/v1/cases/{case_no}/form")
             | ("POST", "/api/v1/cases/{case_no}/materials") => {
@@ -1026,6 +1184,29 @@ impl<'a> Ctx<'a> {
                 .await;
                 self.repair_own(actor, rel, r.0).await;
                 r
+            }
+            ("POST", "/api/v1/session/second-factor")
+            | ("POST", "/api/v1/me/second-factor/enrolment/confirm")
+            | ("POST", "/api/v1/me/second-factor/removal") => {
+                // A malformed code: nothing changes, whoever asks.
+                let s = self.caller(actor).await;
+                send(&s, m, path, Body::Json(json!({"code": "12"}))).await
+            }
+            ("GET", "/api/v1/me/second-factor")
+            | ("POST", "/api/v1/me/second-factor/enrolment") => {
+                let s = self.caller(actor).await;
+                send(&s, m, path, Body::Empty).await
+            }
+            ("POST", "/api/v1/admin/users/{username}/second-factor/reset") => {
+                let target = Self::account_target(actor, rel, TARGET_PASSWORD);
+                let s = self.caller(actor).await;
+                send(
+                    &s,
+                    m,
+                    &format!("/api/v1/admin/users/{target}/second-factor/reset"),
+                    Body::Empty,
+                )
+                .await
             }
             ("PUT", "/api/v1/admin/users/{username}/active") => {
                 let target = Self::account_target(actor, rel, TARGET_ACTIVE);

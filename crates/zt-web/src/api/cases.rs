@@ -411,3 +411,56 @@ pub async fn reveal(
     let form = zt_app::cases::reveal_form(&app, &p, &addr, &case_no).await?;
     Ok(Json(FullForm { form }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureList {
+    pub signatures: Vec<zt_app::signing::SignatureView>,
+}
+
+/// The signed decisions of a case (approve, deny, reject at intake), each verified.
+#[utoipa::path(get, path = "/api/v1/cases/{case_no}/signatures", tag = "cases", params(("case_no" = String, Path)),
+    responses((status = 200, body = SignatureList), (status = 404, body = ErrorBody)))]
+pub async fn signatures(
+    State(app): State<App>,
+    Auth(p): Auth,
+    Path(case_no): Path<String>,
+) -> ApiResult<Json<SignatureList>> {
+    Ok(Json(SignatureList {
+        signatures: zt_app::cases::signatures(&app, &p, &case_no).await?,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKey {
+    /// First 16 hex of SM3 over the uncompressed public key.
+    pub key_id: String,
+    /// SubjectPublicKeyInfo PEM of the SM2 public key.
+    pub public_key_pem: String,
+    pub algorithm: &'static str,
+    /// The SM2 signer id (GB/T 32918, GM/T 0009 default).
+    pub user_id: &'static str,
+    /// How a payload is formed: a JSON array of these fields.
+    pub payload_fields: Vec<&'static str>,
+}
+
+/// The platform's public key for verifying decision signatures (public).
+#[utoipa::path(get, path = "/api/v1/signing-key", tag = "ops", responses((status = 200, body = SigningKey)))]
+pub async fn signing_key(State(app): State<App>) -> Json<SigningKey> {
+    Json(SigningKey {
+        key_id: app.signer.key_id().to_string(),
+        public_key_pem: app.signer.public_key_pem().to_string(),
+        algorithm: "SM2 with SM3 (GB/T 32918, GB/T 32905)",
+        user_id: zt_crypto::DEFAULT_DIST_ID,
+        payload_fields: vec![
+            "\"zhengtong-decision/1\"",
+            "case_no",
+            "decision",
+            "opinion",
+            "actor_id",
+            "actor_name",
+            "actor_role",
+            "at",
+            "event_seq",
+        ],
+    })
+}

@@ -46,6 +46,18 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
         None => Some("尚未导入任何节假日安排。".to_string()),
         _ => None,
     };
+    // The scanner does not decide readiness (the rest of the platform works
+    // without it) but uploads are refused while a configured clamd is down.
+    let scanner = match app.scanner.clamd() {
+        None => json!({"builtin": "ok", "clamd": "not_configured"}),
+        Some(_) => match app.scanner.ready().await {
+            Ok(()) => json!({"builtin": "ok", "clamd": "ok"}),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: clamd does not answer; uploads are refused");
+                json!({"builtin": "ok", "clamd": "unavailable", "warning": "病毒扫描服务不可用，材料上传暂时无法办理。"})
+            }
+        },
+    };
     let ready = db == "ok" && migrations == "current";
     let status = if ready {
         StatusCode::OK
@@ -59,6 +71,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             "database": {"backend": app.db.backend().as_str(), "state": db, "migrations": migrations},
             "calendar_years": years,
             "calendar": {"ends": ends.map(|d| d.to_string()), "warning": horizon_warning},
+            "scanner": scanner,
         })),
     )
 }

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod cases;
 pub mod health;
 pub mod items;
+pub mod me;
+pub mod second_factor;
 pub mod session;
 
 use axum::extract::DefaultBodyLimit;
@@ -27,6 +29,24 @@ pub fn routes() -> Router<App> {
                 .get(session::me),
         )
         .route("/api/v1/session/password", post(session::change_password))
+        .route("/api/v1/session/second-factor", post(second_factor::verify))
+        .route("/api/v1/me/second-factor", get(second_factor::status))
+        .route(
+            "/api/v1/me/second-factor/enrolment",
+            post(second_factor::start),
+        )
+        .route(
+            "/api/v1/me/second-factor/enrolment/confirm",
+            post(second_factor::confirm),
+        )
+        .route(
+            "/api/v1/me/second-factor/removal",
+            post(second_factor::remove),
+        )
+        .route(
+            "/api/v1/admin/users/{username}/second-factor/reset",
+            post(second_factor::reset),
+        )
         .route(
             "/api/v1/sessions",
             get(session::list_sessions).delete(session::end_all_sessions),
@@ -35,6 +55,18 @@ pub fn routes() -> Router<App> {
             "/api/v1/sessions/{handle}",
             axum::routing::delete(session::end_session),
         )
+        .route("/api/v1/privacy-notice", get(me::notice))
+        .route("/api/v1/registrations", post(me::register))
+        .route(
+            "/api/v1/me/personal-information",
+            get(me::personal_information),
+        )
+        .route(
+            "/api/v1/me/profile",
+            axum::routing::put(me::correct_profile),
+        )
+        .route("/api/v1/me/export", get(me::export))
+        .route("/api/v1/me/deletion", post(me::request_deletion))
         .route("/api/v1/items", get(items::list))
         .route("/api/v1/items/{code}", get(items::get))
         .route("/api/v1/departments", get(items::departments))
@@ -58,6 +90,8 @@ pub fn routes() -> Router<App> {
             "/api/v1/cases/{case_no}/personal-information",
             post(cases::reveal),
         )
+        .route("/api/v1/cases/{case_no}/signatures", get(cases::signatures))
+        .route("/api/v1/signing-key", get(cases::signing_key))
         .route("/api/v1/cases/{case_no}/actions", post(cases::action))
         .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
         .route("/api/v1/notifications", get(cases::notifications))
