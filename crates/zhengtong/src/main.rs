@@ -52,6 +52,10 @@ async fn main() -> anyhow::Result<()> {
                 bail!("the database schema is not current: run `zhengtong db migrate` first (or serve --migrate)");
             }
             let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+            // Role rows from before integrity tags (a no-op afterwards).
+            zt_app::role_tags::tag_existing(&app)
+                .await
+                .map_err(|e| anyhow::anyhow!("tagging role assignments: {e}"))?;
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
             server::spawn_reseal(app.clone());
             let listener = server::bind(&cfg.listen).await?;
@@ -101,6 +105,14 @@ async fn main() -> anyhow::Result<()> {
                     let r = zt_app::pii::reseal(&app)
                         .await
                         .map_err(|e| anyhow::anyhow!("sealing personal information: {e}"))?;
+                    let tagged = zt_app::role_tags::tag_existing(&app)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("tagging role assignments: {e}"))?;
+                    if tagged > 0 {
+                        println!(
+                            "{tagged} role assignments from before integrity tags were tagged"
+                        );
+                    }
                     println!(
                         "migrations applied; schema is current; personal information sealed ({} accounts, {} cases resealed)",
                         r.users, r.cases

@@ -217,7 +217,7 @@ pub async fn create_user(
         other => other.into(),
     })?;
     let role_strs: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    users::set_roles(&mut tx, id, &role_strs).await?;
+    users::set_roles(&mut tx, id, &crate::role_tags::tagged(app, id, &role_strs)).await?;
     audit(
         &mut tx,
         &at,
@@ -521,7 +521,12 @@ pub async fn set_roles(
     }
     let before = users::roles(&mut tx, user.id).await?;
     let role_strs: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    users::set_roles(&mut tx, user.id, &role_strs).await?;
+    users::set_roles(
+        &mut tx,
+        user.id,
+        &crate::role_tags::tagged(app, user.id, &role_strs),
+    )
+    .await?;
     let ended = sessions::delete_for_user(&mut tx, user.id).await?;
     audit(
         &mut tx,

@@ -322,6 +322,10 @@ pub async fn login(
         return Err(crate::privacy::closed_login(app, u, closed, client_addr).await?);
     }
     let ok = password_ok && user.as_ref().is_some_and(|u| u.active != 0) && !locked;
+    if let (true, Some(u)) = (ok, user.as_ref()) {
+        let mut c = app.read().await?;
+        crate::role_tags::check(app, &mut c, u.id, &u.username, client_addr).await?;
+    }
     let mut tx = app.begin().await?;
     let Some(user) = user.filter(|_| ok) else {
         let origin = Origin {
@@ -421,6 +425,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
         let Some(user) = users::by_id(&mut c, session.user_id).await? else {
             return Err(AppError::unauthenticated());
         };
+        crate::role_tags::check(app, &mut c, user.id, &user.username, &session.client_addr).await?;
         let principal = principal_for(&mut c, &user, Some(&session)).await?;
         let totp = zt_store::second_factor::get(&mut c, user.id).await?;
         (session, user, principal, totp)

@@ -16,6 +16,7 @@ pub mod pii;
 pub mod principal;
 pub mod privacy;
 pub mod ratings;
+pub mod role_tags;
 pub mod second_factor;
 pub mod signing;
 pub mod state;

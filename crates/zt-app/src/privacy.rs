@@ -371,7 +371,12 @@ pub async fn register(
         StoreError::Duplicate => username_taken(),
         other => other.into(),
     })?;
-    users::set_roles(&mut tx, id, &[Role::Applicant.as_str()]).await?;
+    users::set_roles(
+        &mut tx,
+        id,
+        &crate::role_tags::tagged(app, id, &[Role::Applicant.as_str()]),
+    )
+    .await?;
     store::insert_consent(&mut tx, id, NOTICE_VERSION, &at, client_addr).await?;
     audit(
         &mut tx,

@@ -143,18 +143,67 @@ pub async fn roles(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<String>
     Ok(rows.into_iter().map(|(r,)| r).collect())
 }
 
-pub async fn set_roles(conn: &mut AnyConnection, user_id: i64, roles: &[&str]) -> Result<()> {
+/// Replaces a user's roles; each comes with its integrity tag.
+pub async fn set_roles(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    roles: &[(&str, String)],
+) -> Result<()> {
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    for r in roles {
-        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+    for (r, tag) in roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role, tag) VALUES ($1, $2, $3)")
             .bind(user_id)
             .bind(*r)
+            .bind(tag)
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+/// A user's role rows with their stored integrity tags.
+pub async fn roles_tagged(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<(String, Option<String>)>> {
+    Ok(
+        sqlx::query_as("SELECT role, tag FROM user_roles WHERE user_id = $1 ORDER BY role")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// The assignments that existed when tags were introduced, still to be tagged.
+pub async fn untagged_at_upgrade(conn: &mut AnyConnection) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT u.user_id, u.role FROM user_roles_untagged u \
+         JOIN user_roles r ON r.user_id = u.user_id AND r.role = u.role WHERE r.tag IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn set_role_tag(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    role: &str,
+    tag: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE user_roles SET tag = $1 WHERE user_id = $2 AND role = $3")
+        .bind(tag)
+        .bind(user_id)
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM user_roles_untagged WHERE user_id = $1 AND role = $2")
+        .bind(user_id)
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

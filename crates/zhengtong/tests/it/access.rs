@@ -336,3 +336,67 @@ async fn login_rate_limited_per_address(t: TestApp) {
         StatusCode::OK
     );
 }
+
+both!(a_role_row_written_behind_the_platforms_back_is_refused);
+async fn a_role_row_written_behind_the_platforms_back_is_refused(t: crate::harness::TestApp) {
+    use serde_json::json;
+    let citizen = t.login("citizen").await;
+    assert_eq!(citizen.get("/api/v1/cases").await.0, StatusCode::OK);
+    // Someone with database access makes the citizen a clerk as well.
+    sqlx::query("INSERT INTO user_roles (user_id, role) SELECT id, 'clerk' FROM users WHERE username = 'citizen'")
+        .execute(t.app.db.writer())
+        .await
+        .unwrap();
+    let (s, b) = citizen.get("/api/v1/cases").await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ROLE_INTEGRITY")),
+        "{b}"
+    );
+    let (s, b) = t
+        .anon()
+        .post(
+            "/api/v1/session",
+            &json!({"username": "citizen", "password": crate::harness::PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ROLE_INTEGRITY")),
+        "{b}"
+    );
+    // Copying a valid tag from another account's row does not help either.
+    sqlx::query("UPDATE user_roles SET tag = (SELECT r.tag FROM user_roles r JOIN users u ON u.id = r.user_id WHERE u.username = 'clerk' AND r.role = 'clerk') \
+                 WHERE role = 'clerk' AND user_id = (SELECT id FROM users WHERE username = 'citizen')")
+        .execute(t.app.db.writer())
+        .await
+        .unwrap();
+    let (s, _) = t
+        .anon()
+        .post(
+            "/api/v1/session",
+            &json!({"username": "citizen", "password": crate::harness::PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(
+        t.count("SELECT COUNT(*) FROM audit_records WHERE action = 'role_integrity_failure'")
+            .await
+            >= 3
+    );
+    // The security administrator assigns the roles again through the platform.
+    let sec = t.login("secadmin").await;
+    let r = sec
+        .client
+        .put(format!("{}/api/v1/admin/users/citizen/roles", sec.base))
+        .header("x-csrf-token", &sec.csrf)
+        .json(&json!({"roles": ["applicant"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        t.login("citizen").await.get("/api/v1/cases").await.0,
+        StatusCode::OK
+    );
+}

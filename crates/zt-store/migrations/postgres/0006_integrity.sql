@@ -2,6 +2,10 @@
 -- an HMAC-SM3 tag over (user id, role) made with a key outside the database;
 -- a row added or edited directly in the database fails the check on load.
 ALTER TABLE user_roles ADD COLUMN tag TEXT;
+-- The assignments that exist now are tagged once by `zhengtong db migrate`
+-- (the key is not available to SQL); any row without a tag that is not
+-- listed here was written behind the application's back and is refused.
+CREATE TABLE user_roles_untagged AS SELECT user_id, role FROM user_roles;
 
 -- Non-repudiation of decisions: approve, deny and reject at intake are signed
 -- with the platform's SM2 key over the canonical payload stored beside it.
