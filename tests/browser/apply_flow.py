@@ -139,6 +139,27 @@ def run(driver_url, base, name, caps, phone, artifacts, item):
         status = d.xpath("//dt[.='状态']/following-sibling::dd[1]").text()
         check("审查中" in status, f"{name}: clerk accepted the case (status: {status})")
         f.shot("accepted", phone)
+        # Personal information is masked for staff.
+        check("439902198503170025" not in d.find("main").text(), f"{name}: the clerk sees the identity number masked")
+        # Enrolling an authenticator: the QR code is drawn by the platform.
+        f.visit("/account/second-factor")
+        d.find("main form button[type=submit]").click_and_wait()
+        qr = d.js("var s = document.querySelector('.qr svg'); if (!s) return 0; return s.getBoundingClientRect().width;")
+        check(qr and qr >= 150, f"{name}: the enrolment QR code is shown ({qr}px wide)")
+        check(len(d.find("code.secret").text()) >= 26, f"{name}: the secret is shown for typing in by hand")
+        f.shot("second-factor", phone)
+        f.logout()
+        # Registration and the privacy notice, before signing in.
+        f.visit("/register")
+        unlabelled = d.js("""return Array.from(document.querySelectorAll('main input:not([type=hidden]), main select, main textarea'))
+            .filter(e => !(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.closest('label')).length;""")
+        check(unlabelled == 0, f"{name}: every registration field has a label")
+        consent = d.js("var c = document.querySelector('main input[type=checkbox]'); return c ? c.checked : null;")
+        check(consent is False, f"{name}: the consent box is not ticked in advance")
+        f.shot("register", phone)
+        f.visit("/privacy")
+        check("个人信息" in d.find("main").text(), f"{name}: the privacy notice is shown")
+        f.shot("privacy", phone)
     except WebDriverError as e:
         check(False, f"{name}: webdriver error {e}")
         try:
