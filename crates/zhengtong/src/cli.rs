@@ -55,6 +55,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The outbox of case events for the data-sharing platform (gxpt).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Keys for personal information at rest: create, inspect, rotate.
     Keys {
         #[command(subcommand)]
@@ -100,6 +105,20 @@ pub enum DbCommand {
     Migrate,
     /// Report whether the schema is current.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Pending, failed and delivered messages, and the age of the oldest
+    /// undelivered one. Exits 1 when messages have failed.
+    Status,
+    /// Put failed messages (refused by the counterpart) back in the queue,
+    /// after their cause has been fixed.
+    Retry {
+        /// Only this case's messages.
+        #[arg(long)]
+        case_no: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use zhengtong::cli::{
     AdminCommand, AuditCommand, CalendarCommand, Cli, Command, DbCommand, KeysCommand,
-    PrivacyCommand,
+    OutboxCommand, PrivacyCommand,
 };
 use zhengtong::config::Config;
 use zhengtong::{bootstrap, demo, server};
@@ -125,6 +125,41 @@ async fn main() -> anyhow::Result<()> {
                         println!("migrations pending: run `zhengtong db migrate`");
                         std::process::exit(1);
                     }
+                }
+            }
+            Ok(())
+        }
+        Command::Outbox { command } => {
+            let db = bootstrap::connect(&cfg).await?;
+            if !db.migrations_current().await? {
+                bail!("the database schema is not current: run `zhengtong db migrate` first");
+            }
+            let mut c = db.writer().acquire().await?;
+            match command {
+                OutboxCommand::Status => {
+                    let d = zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT).await?;
+                    println!(
+                        "gxpt: pending {}, failed {}, delivered {}, oldest undelivered {}",
+                        d.pending,
+                        d.failed,
+                        d.delivered,
+                        d.oldest_pending_at.as_deref().unwrap_or("-")
+                    );
+                    if d.failed > 0 {
+                        println!("failed messages were refused by gxpt (e.g. 409 GX_CONFLICT): fix the cause, then `zhengtong outbox retry`");
+                        std::process::exit(1);
+                    }
+                }
+                OutboxCommand::Retry { case_no } => {
+                    let now = zt_store::time::ts(zt_app::clock::Clock::now(&SystemClock));
+                    let n = zt_store::outbox::requeue_failed(
+                        &mut c,
+                        zt_app::outbox::GXPT,
+                        case_no.as_deref(),
+                        &now,
+                    )
+                    .await?;
+                    println!("{n} failed messages queued again");
                 }
             }
             Ok(())

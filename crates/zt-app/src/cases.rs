@@ -848,6 +848,17 @@ pub async fn act(
         },
     )
     .await?;
+    if let Some(event) = crate::outbox::gx_event(action, new_status) {
+        crate::outbox::enqueue_case_event(
+            app,
+            &mut tx,
+            &row,
+            event,
+            now,
+            json!({"status": new_status.as_str(), "event_seq": event_seq, "actor_role": role.as_str()}),
+        )
+        .await?;
+    }
     let decision = match (action, new_status) {
         (Action::RejectIntake, _) => Some("reject_intake"),
         (Action::Deny, _) => Some("deny"),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod limiter;
 pub mod network;
 pub mod notify;
+pub mod outbox;
 pub mod pii;
 pub mod principal;
 pub mod privacy;

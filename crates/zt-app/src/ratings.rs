@@ -115,6 +115,15 @@ pub async fn rate(
     if score.needs_rectification() {
         store::open_rectification(&mut tx, rating_id, row.id, row.dept_id, &at).await?;
     }
+    crate::outbox::enqueue_case_event(
+        app,
+        &mut tx,
+        &row,
+        "RATED",
+        app.clock.now(),
+        json!({"score": score.value()}),
+    )
+    .await?;
     let origin = Origin::of(p, client_addr);
     audit(
         &mut tx,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod items;
 pub mod notifications;
+pub mod outbox;
 pub mod privacy;
 pub mod ratings;
 pub mod second_factor;

@@ -12,6 +12,7 @@ mod bad_input;
 mod lifecycle;
 mod matrix;
 mod ops;
+mod outbox;
 mod pii;
 mod privacy;
 mod second_factor;
