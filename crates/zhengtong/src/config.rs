@@ -243,6 +243,8 @@ impl Config {
             let k = k.as_str().to_ascii_uppercase();
             !(k == "CONFIG"
                 || k == "NEW_PASSWORD"
+                || k == "BLESS"
+                || k == "MATRIX_TRACE"
                 || k == "PG_DUMP"
                 || k == "PG_RESTORE"
                 || k.starts_with("TEST_")

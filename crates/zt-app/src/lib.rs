@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod error;
 pub mod limiter;
+pub mod metrics;
 pub mod network;
 pub mod notify;
 pub mod outbox;

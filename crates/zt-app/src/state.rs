@@ -90,6 +90,7 @@ pub struct App {
     pub scanner: Arc<zt_scanner::Scanner>,
     /// The platform's SM2 key that signs decisions.
     pub signer: Arc<crate::signing::Signer>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
     pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
@@ -113,6 +114,7 @@ impl App {
             pii,
             scanner: Arc::new(zt_scanner::Scanner::builtin_only()),
             signer,
+            metrics: Arc::default(),
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
             login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };

@@ -70,7 +70,9 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 async fn security_headers(State(app): State<App>, req: Request, next: Next) -> Response<Body> {
+    let started = Instant::now();
     let mut resp = next.run(req).await;
+    app.metrics.http(resp.status().as_u16(), started.elapsed());
     let h = resp.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: HeaderName, v: &'static str| {
         h.entry(k).or_insert(HeaderValue::from_static(v));

@@ -11,7 +11,7 @@ use crate::api;
     info(title = "政通 Zhengtong 政务服务平台 API", version = "1",
          description = "一网通办 REST API. Errors are JSON {code, message, field, request_id}. State-changing calls made with the session cookie must send X-CSRF-Token."),
     paths(
-        api::health::healthz, api::health::readyz,
+        api::health::healthz, api::health::readyz, api::health::metrics,
         api::session::login, api::session::me, api::session::logout, api::session::change_password,
         api::second_factor::verify, api::second_factor::status, api::second_factor::start,
         api::second_factor::confirm, api::second_factor::remove, api::second_factor::reset,

@@ -120,6 +120,13 @@ pub const MATRIX: &[Rule] = &[
     },
     Rule {
         method: "GET",
+        path: "/metrics",
+        own: PUBLIC,
+        other: NONE,
+        note: "运维指标（仅回环地址与管理网络；测试从回环地址访问）",
+    },
+    Rule {
+        method: "GET",
         path: "/api/openapi.json",
         own: PUBLIC,
         other: NONE,
@@ -905,6 +912,7 @@ impl<'a> Ctx<'a> {
         match (m, path) {
             ("GET", "/healthz")
             | ("GET", "/readyz")
+            | ("GET", "/metrics")
             | ("GET", "/api/openapi.json")
             | ("GET", "/api/v1/session")
             | ("GET", "/api/v1/sessions")

@@ -152,3 +152,28 @@ async fn catalogue_search(t: TestApp) {
         .iter()
         .any(|x| x["code"] == "SCJG" && x["parent_code"] == "ZWB"));
 }
+
+both!(metrics_count_requests_and_show_the_outbox);
+async fn metrics_count_requests_and_show_the_outbox(t: TestApp) {
+    let citizen = t.login("citizen").await;
+    citizen.submitted("TEST-TWO").await;
+    let resp = t
+        .anon()
+        .client
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("zt_http_calls_total{class=\"2xx\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("zt_outbox_pending{counterpart=\"gxpt\"} 1"),
+        "{text}"
+    );
+    let (_, ready) = t.anon().get("/readyz").await;
+    assert_eq!(ready["outbox"]["gxpt"]["pending"], 1);
+}

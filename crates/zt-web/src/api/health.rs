@@ -58,6 +58,13 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             }
         },
     };
+    let outbox = match app.read().await {
+        Ok(mut c) => zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT)
+            .await
+            .map(|d| json!({"gxpt": d}))
+            .unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
     let ready = db == "ok" && migrations == "current";
     let status = if ready {
         StatusCode::OK
@@ -72,6 +79,50 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             "calendar_years": years,
             "calendar": {"ends": ends.map(|d| d.to_string()), "warning": horizon_warning},
             "scanner": scanner,
+            "outbox": outbox,
         })),
     )
+}
+
+/// Prometheus metrics: calls, errors and latency per counterpart and per
+/// HTTP status class, and the outbox depth. Answered only to loopback
+/// clients and to the networks of `admin_allow_networks`.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 403, description = "not from an allowed network")))]
+pub async fn metrics(
+    State(app): State<App>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let ip = peer.ip();
+    let allowed = ip.is_loopback()
+        || (!app.settings.admin_allow_networks.is_empty()
+            && app.settings.admin_allow_networks.contains(ip));
+    if !allowed {
+        return crate::error::ApiError(zt_app::network::admin_network_denied()).into_response();
+    }
+    let mut extra = Vec::new();
+    if let Ok(mut c) = app.read().await {
+        if let Ok(d) = zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT).await {
+            for (k, v) in [
+                ("pending", d.pending),
+                ("failed", d.failed),
+                ("delivered", d.delivered),
+            ] {
+                extra.push((
+                    format!("zt_outbox_{k}"),
+                    "counterpart=\"gxpt\"".to_string(),
+                    v as f64,
+                ));
+            }
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(&extra),
+    )
+        .into_response()
 }
