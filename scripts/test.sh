@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 ci=false
 if [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; then ci=true; fi
 skipped=()
+cleanups=()
+cleanup() { for c in "${cleanups[@]}"; do eval "$c" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 loud_skip() {
   echo
@@ -30,7 +34,7 @@ if command -v moto_server >/dev/null 2>&1; then
   s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   moto_server -H 127.0.0.1 -p "$s3_port" >/dev/null 2>&1 &
   moto_pid=$!
-  trap 'kill $moto_pid 2>/dev/null || true' EXIT
+  cleanups+=("kill $moto_pid")
   for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break; sleep 0.2; done
   curl -s -o /dev/null -X PUT "http://127.0.0.1:$s3_port/zt-test"
   export ZT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
@@ -39,6 +43,46 @@ elif $ci; then
   exit 1
 else
   loud_skip "S3 file-store test (zt-store files::s3_round_trip)" "moto_server not installed (pip install 'moto[server]')"
+fi
+
+# --- The third parties' sandboxes, for the interop suites ------------------------
+# The bureau's sandboxes (../shared/sandboxes: gxpt and eseal in Python, the
+# identity platform in Node.js) run from a scratch copy, so that their
+# virtual environment, node_modules and state never land in shared/. The
+# interop tests (crates zt-gx, zt-identity, zt-licence) read the variables
+# the start scripts export and skip loudly without them.
+sandboxes_src="$(cd .. && pwd)/shared/sandboxes"
+interop_missing=""
+[ -d "$sandboxes_src" ] || interop_missing="../shared/sandboxes is not there"
+command -v python3 >/dev/null 2>&1 || interop_missing="python3 is not installed"
+command -v node >/dev/null 2>&1 || interop_missing="node is not installed (Node.js 20)"
+if [ -z "$interop_missing" ]; then
+  sb="$(mktemp -d)/sandboxes"
+  cp -r "$sandboxes_src" "$sb"
+  chmod -R u+w "$sb"
+  rm -rf "$sb/.venv" "$sb/state" "$sb/identity/node_modules" "$sb/identity/state"
+  if ! (cd "$sb" && ./setup.sh >/dev/null) || ! sb_env="$(cd "$sb" && GXPT_PORT=$(free_port) ESEAL_PORT=$(free_port) ./start.sh)"; then
+    interop_missing="the gxpt/eseal sandboxes did not start (see above)"
+  else
+    eval "$sb_env"
+    cleanups+=("(cd '$sb' && ./stop.sh)")
+    bcl_port=$(free_port)
+    if ! id_env="$(cd "$sb" && IDP_PORT=$(free_port) IDP_BACKCHANNEL_LOGOUT_URI="http://127.0.0.1:$bcl_port/auth/oidc/backchannel-logout" identity/start.sh)"; then
+      interop_missing="the identity sandbox did not start (see above)"
+    else
+      eval "$id_env"
+      export IDP_BACKCHANNEL_LOGOUT_URI="http://127.0.0.1:$bcl_port/auth/oidc/backchannel-logout"
+      cleanups+=("(cd '$sb' && identity/stop.sh)")
+      export ZT_SANDBOX_VENV="$sb/.venv"
+    fi
+  fi
+fi
+if [ -n "$interop_missing" ]; then
+  if $ci; then
+    echo "FAILED: the interop suites need the sandboxes, and CI must run them: $interop_missing" >&2
+    exit 1
+  fi
+  loud_skip "interop suites against the gxpt, eseal and identity sandboxes" "$interop_missing"
 fi
 
 # --- Rust tests -------------------------------------------------------------
