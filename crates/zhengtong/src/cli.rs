@@ -112,6 +112,14 @@ pub enum OutboxCommand {
     /// Pending, failed and delivered messages, and the age of the oldest
     /// undelivered one. Exits 1 when messages have failed.
     Status,
+    /// Compare a day's pushes with gxpt (count and SM3 digest), push again
+    /// what gxpt lacks, report what conflicts. Exits 1 when a difference
+    /// remains that could not be repaired.
+    Reconcile {
+        /// Beijing date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+    },
     /// Put failed messages (refused by the counterpart) back in the queue,
     /// after their cause has been fixed.
     Retry {

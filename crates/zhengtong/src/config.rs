@@ -111,6 +111,17 @@ pub struct Config {
     pub pii_keys: Secret,
     /// Case staff must also use a second factor (administrators always do).
     pub second_factor_for_staff: bool,
+    /// The data-sharing platform (gxpt): empty (not connected: case events
+    /// wait in the outbox), `builtin` (an in-process platform for the demo),
+    /// or its URL, e.g. `http://gxpt.example.gov.cn` (ZT_GXPT_URL; with the
+    /// sandbox: ZT_GXPT_URL=$GXPT_URL).
+    pub gxpt_url: String,
+    /// The platform's application key at gxpt (ZT_GX_APP_KEY=$GX_APP_KEY).
+    pub gx_app_key: String,
+    /// Its secret (ZT_GX_APP_SECRET=$GX_APP_SECRET); never logged.
+    pub gx_app_secret: Secret,
+    /// The SM4 data key, 32 hex (ZT_GX_DATA_KEY=$GX_DATA_KEY); never logged.
+    pub gx_data_key: Secret,
     /// The platform's SM2 signing key (PKCS#8 PEM; empty:
     /// `<data_dir>/platform-sm2.pem`, created on first start).
     pub signing_key_file: String,
@@ -222,6 +233,10 @@ impl Default for Config {
             second_factor_for_staff: false,
             clamd: String::new(),
             signing_key_file: String::new(),
+            gxpt_url: String::new(),
+            gx_app_key: String::new(),
+            gx_app_secret: Secret::default(),
+            gx_data_key: Secret::default(),
         }
     }
 }

@@ -6,4 +6,5 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod integrations;
 pub mod server;

@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("tagging role assignments: {e}"))?;
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
             server::spawn_reseal(app.clone());
+            server::spawn_outbox(&cfg, &app).await?;
             let listener = server::bind(&cfg.listen).await?;
             server::serve_until(listener, transport, app, server::shutdown_signal()).await
         }
@@ -85,6 +86,12 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
+            // The demo needs no external service: an in-process gxpt
+            // receives its case events unless a real one is configured.
+            if cfg.gxpt_url.is_empty() {
+                cfg.gxpt_url = "builtin".into();
+            }
+            server::spawn_outbox(&cfg, &app).await?;
             let listen = listen.unwrap_or_else(|| cfg.listen.clone());
             let transport = server::transport(&cfg, &listen)?;
             let listener = server::bind(&listen).await?;
@@ -134,8 +141,18 @@ async fn main() -> anyhow::Result<()> {
             if !db.migrations_current().await? {
                 bail!("the database schema is not current: run `zhengtong db migrate` first");
             }
+            if let OutboxCommand::Reconcile { date } = &command {
+                let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
+                let Some(sink) =
+                    zhengtong::integrations::gxpt_sink(&cfg, app.metrics.clone()).await?
+                else {
+                    bail!("gxpt_url is not set (ZT_GXPT_URL): there is nothing to reconcile with");
+                };
+                return zhengtong::integrations::reconcile_and_repair(&app, &sink, date).await;
+            }
             let mut c = db.writer().acquire().await?;
             match command {
+                OutboxCommand::Reconcile { .. } => {}
                 OutboxCommand::Status => {
                     let d = zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT).await?;
                     println!(

@@ -69,6 +69,22 @@ pub fn spawn_reseal(app: App) {
     });
 }
 
+/// Starts the outbox worker when gxpt is connected (`gxpt_url`); returns
+/// whether it did.
+pub async fn spawn_outbox(cfg: &crate::config::Config, app: &App) -> anyhow::Result<bool> {
+    match crate::integrations::gxpt_sink(cfg, app.metrics.clone()).await? {
+        Some(sink) => {
+            zt_app::outbox::spawn_worker(app.clone(), std::sync::Arc::new(sink));
+            tracing::info!(gxpt = %cfg.gxpt_url, "case events are pushed to gxpt");
+            Ok(true)
+        }
+        None => {
+            tracing::warn!("gxpt_url is not set: case events wait in the outbox until it is");
+            Ok(false)
+        }
+    }
+}
+
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(listen)
         .await

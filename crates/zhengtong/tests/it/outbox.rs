@@ -273,3 +273,88 @@ async fn a_conflict_is_not_retried_and_holds_the_cases_later_events(t: TestApp) 
         "a refused message is not sent again by itself"
     );
 }
+
+both!(pushes_reach_the_gxpt_double_over_http_through_faults_and_a_restart);
+async fn pushes_reach_the_gxpt_double_over_http_through_faults_and_a_restart(t: TestApp) {
+    let double = zt_gx::double::GxptDouble::start().await.unwrap();
+    double.set_faults(zt_gx::double::Faults {
+        error_rate: 0.15,
+        drop_rate: 0.05,
+        lost_ack_rate: 0.10,
+        seed: Some(7),
+        ..Default::default()
+    });
+    let creds = zt_gx::Credentials::sandbox_default();
+    let cfg = zhengtong::config::Config {
+        gxpt_url: double.base_url(),
+        gx_app_key: "zt-sandbox-app".into(),
+        gx_app_secret: zhengtong::config::Secret("zt-sandbox-secret-2025".into()),
+        gx_data_key: zhengtong::config::Secret("8f3a1c5e7b9d2f4a6c8e0b1d3f5a7c9e".into()),
+        ..Default::default()
+    };
+    assert_eq!(creds.app_key(), cfg.gx_app_key);
+    lifecycle(&t, 8).await;
+    let expected = t.count("SELECT COUNT(*) FROM outbox").await;
+    // A first process delivers part of the queue, then stops.
+    {
+        let sink = zhengtong::integrations::gxpt_sink(&cfg, t.app.metrics.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        for _ in 0..2 {
+            outbox::deliver_due(&t.app, &sink, 8).await.unwrap();
+        }
+    }
+    let before_restart = t
+        .count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+        .await;
+    assert!(
+        before_restart > 0 && before_restart < expected,
+        "{before_restart}/{expected}"
+    );
+    // The next process takes over from the database alone.
+    let sink = zhengtong::integrations::gxpt_sink(&cfg, t.app.metrics.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..200 {
+        let r = outbox::deliver_due(&t.app, &sink, 64).await.unwrap();
+        if t.count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            .await
+            == 0
+        {
+            break;
+        }
+        if r.delivered == 0 {
+            t.clock.advance(chrono::Duration::minutes(11));
+        }
+    }
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+            .await,
+        expected
+    );
+    let received = double.received();
+    let keys: std::collections::HashSet<_> = received
+        .iter()
+        .map(|p| (p.case_no.clone(), p.seq))
+        .collect();
+    assert_eq!(
+        (received.len() as i64, keys.len() as i64),
+        (expected, expected),
+        "no duplicate, no gap"
+    );
+    let c = double.counters();
+    assert!(
+        format!("{c:?}") != format!("{:?}", zt_gx::double::FaultCounters::default()),
+        "faults happened: {c:?}"
+    );
+    let day = zt_app::clock::Clock::today(&*t.clock).to_string();
+    let r = outbox::reconcile(&t.app, &sink, &day).await.unwrap();
+    assert!(r.equal && r.local_count == expected, "{r:?}");
+    let text = t.app.metrics.render(&[]);
+    assert!(
+        text.contains("zt_counterpart_calls_total{counterpart=\"gxpt\"}"),
+        "{text}"
+    );
+}
