@@ -92,7 +92,7 @@ pub async fn build_app(
     };
     let signer = zt_app::signing::Signer::load_or_create(&cfg.signing_key_path())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    App::new(
+    let app = App::new(
         db,
         files,
         clock,
@@ -102,7 +102,13 @@ pub async fn build_app(
     )
     .await
     .map(|app| app.with_scanner(scanner))
-    .map_err(|e| anyhow::anyhow!("starting the application: {e}"))
+    .map_err(|e| anyhow::anyhow!("starting the application: {e}"))?;
+    Ok(
+        match crate::integrations::gxpt_verifier(cfg, app.metrics.clone())? {
+            Some(v) => app.with_verifier(Arc::new(v)),
+            None => app,
+        },
+    )
 }
 
 /// The origin of changes made from the command line on the host.

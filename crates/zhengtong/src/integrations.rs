@@ -161,3 +161,93 @@ pub async fn reconcile_and_repair(
         )
     }
 }
+
+/// Identity verification and enterprise status through gxpt (§2.1, §3.1).
+pub struct GxptVerifier {
+    client: GxptClient,
+    metrics: Arc<Metrics>,
+}
+
+impl GxptVerifier {
+    pub fn new(client: GxptClient, metrics: Arc<Metrics>) -> Self {
+        Self { client, metrics }
+    }
+}
+
+fn refused(code: &'static str, message: &str) -> zt_app::verification::Verdict {
+    zt_app::verification::Verdict::Refused {
+        code,
+        message: message.to_string(),
+    }
+}
+
+#[async_trait::async_trait]
+impl zt_app::verification::ApplicantVerifier for GxptVerifier {
+    async fn person(&self, id_number: &str, name: &str) -> zt_app::verification::Verdict {
+        use zt_gx::gxpt::IdentityCheck;
+        let started = Instant::now();
+        let r = self.client.check_identity(id_number, name).await;
+        self.metrics.call("gxpt", started.elapsed(), r.is_ok());
+        match r {
+            Ok(IdentityCheck::Match) => zt_app::verification::Verdict::Verified,
+            Ok(IdentityCheck::Deceased) => refused(
+                "IDENTITY_DECEASED",
+                "经政务数据共享交换平台核验，该公民身份号码登记为已死亡人员，不能以其名义申请。如信息有误，请到户籍所在地公安机关核实。",
+            ),
+            Ok(IdentityCheck::NameMismatch) => refused(
+                "IDENTITY_NAME_MISMATCH",
+                "经核验，姓名与公民身份号码不一致。请确认账号中的姓名与身份证件完全一致（含生僻字）后再提交。",
+            ),
+            Ok(IdentityCheck::NotRegistered) => refused(
+                "IDENTITY_NOT_REGISTERED",
+                "经核验，人口信息库中没有该公民身份号码。请核对号码，或到户籍所在地公安机关核实。",
+            ),
+            Err(GxError::InvalidInput(_)) => refused(
+                "IDENTITY_NUMBER_INVALID",
+                "账号中的公民身份号码格式不正确，请更正后再提交。",
+            ),
+            Err(e) => zt_app::verification::Verdict::Unavailable(e.to_string()),
+        }
+    }
+
+    async fn enterprise(&self, uscc: &str) -> zt_app::verification::Verdict {
+        use zt_gx::gxpt::EnterpriseStatus;
+        let started = Instant::now();
+        let r = self.client.query_enterprise(uscc).await;
+        self.metrics.call("gxpt", started.elapsed(), r.is_ok());
+        match r {
+            Ok(Some(e)) => match e.status {
+                EnterpriseStatus::Active => zt_app::verification::Verdict::Verified,
+                EnterpriseStatus::Revoked => refused(
+                    "ENTERPRISE_REVOKED",
+                    "经核验，该单位的营业执照已被吊销，不能以该单位名义申请。",
+                ),
+                EnterpriseStatus::Deregistered => refused(
+                    "ENTERPRISE_DEREGISTERED",
+                    "经核验，该单位已注销登记，不能以该单位名义申请。",
+                ),
+            },
+            Ok(None) => refused(
+                "ENTERPRISE_NOT_REGISTERED",
+                "经核验，法人信息库中没有该统一社会信用代码。请核对后再提交。",
+            ),
+            Err(e) => zt_app::verification::Verdict::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// The verifier of this configuration: only with a real gxpt (the built-in
+/// one knows only its test records).
+pub fn gxpt_verifier(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<GxptVerifier>> {
+    if cfg.gxpt_url.is_empty() || cfg.gxpt_url == "builtin" {
+        return Ok(None);
+    }
+    let creds = Credentials::new(&cfg.gx_app_key, &cfg.gx_app_secret.0, &cfg.gx_data_key.0)
+        .map_err(|e| anyhow::anyhow!("gx_app_key / gx_app_secret / gx_data_key: {e}"))?;
+    let client = GxClient::new(
+        GxConfig::new(cfg.gxpt_url.clone(), creds),
+        Arc::new(zt_gx::SystemClock),
+    )
+    .map_err(|e| anyhow::anyhow!("gxpt client: {e}"))?;
+    Ok(Some(GxptVerifier::new(GxptClient::new(client), metrics)))
+}

@@ -197,7 +197,7 @@ fn check_case_no(case_no: &str) -> Result<()> {
 
 /// Loads a case the principal may see; others get the same 404 as a missing
 /// case, so case numbers cannot be probed.
-async fn load_visible(conn: &mut Conn, p: &Principal, case_no: &str) -> Result<CaseRow> {
+pub(crate) async fn load_visible(conn: &mut Conn, p: &Principal, case_no: &str) -> Result<CaseRow> {
     check_case_no(case_no)?;
     let row = cases::by_case_no(conn, case_no)
         .await?
@@ -711,6 +711,10 @@ pub async fn act(
     req: &ActionRequest,
 ) -> Result<CaseRow> {
     let (action, input) = parse_request(req)?;
+    if action == Action::Submit {
+        // Before the transaction: the register is asked over the network.
+        crate::verification::check_before_submit(app, p, client_addr, case_no).await?;
+    }
     let now = app.clock.now();
     let today = app.clock.today();
     let at = ts(now);

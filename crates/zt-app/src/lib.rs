@@ -23,6 +23,7 @@ pub mod second_factor;
 pub mod signing;
 pub mod state;
 pub mod upload;
+pub mod verification;
 
 pub use error::{AppError, ErrorKind};
 pub use principal::Principal;

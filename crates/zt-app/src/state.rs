@@ -91,6 +91,8 @@ pub struct App {
     /// The platform's SM2 key that signs decisions.
     pub signer: Arc<crate::signing::Signer>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Verification of applicants against the registers (none: not done).
+    pub verifier: Option<Arc<dyn crate::verification::ApplicantVerifier>>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
     pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
@@ -115,6 +117,7 @@ impl App {
             scanner: Arc::new(zt_scanner::Scanner::builtin_only()),
             signer,
             metrics: Arc::default(),
+            verifier: None,
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
             login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };
@@ -133,6 +136,11 @@ impl App {
 
     pub fn with_scanner(mut self, scanner: zt_scanner::Scanner) -> Self {
         self.scanner = Arc::new(scanner);
+        self
+    }
+
+    pub fn with_verifier(mut self, v: Arc<dyn crate::verification::ApplicantVerifier>) -> Self {
+        self.verifier = Some(v);
         self
     }
 

@@ -20,3 +20,4 @@ mod sessions;
 mod signatures;
 mod tls;
 mod uploads;
+mod verification;
