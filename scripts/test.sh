@@ -73,7 +73,7 @@ if [ -z "$interop_missing" ]; then
       eval "$id_env"
       export IDP_BACKCHANNEL_LOGOUT_URI="http://127.0.0.1:$bcl_port/auth/oidc/backchannel-logout"
       cleanups+=("(cd '$sb' && identity/stop.sh)")
-      export ZT_SANDBOX_VENV="$sb/.venv" ESEAL_SANDBOX_DIR="$sb" ESEAL_PYTHON="$sb/.venv/bin/python"
+      export ESEAL_SANDBOX_DIR="$sb" ESEAL_PYTHON="$sb/.venv/bin/python"
     fi
   fi
 fi
