@@ -113,6 +113,16 @@ else
   loud_skip "browser test (tests/browser/apply_flow.py)" "chromium/chromedriver/python3 not installed (apt-get install chromium chromium-driver)"
 fi
 
+# --- 100 % transmission accuracy, small size ------------------------------------
+# The real platform against the gxpt sandbox with faults on and one SIGKILL
+# restart; the full-size run is a benchmark (docs/benchmarks.md).
+if [ -z "$interop_missing" ]; then
+  cargo build --locked -p zhengtong
+  python3 scripts/bench-gxpt-accuracy.py --events 300 --binary "${CARGO_TARGET_DIR:-target}/debug/zhengtong" \
+    --sandboxes "$sb" --out artifacts/accuracy/gxpt-accuracy-300.json > /dev/null
+  echo "gxpt accuracy (300 events, faults on, one restart): exactly once, reconciled"
+fi
+
 if [ ${#skipped[@]} -gt 0 ]; then
   echo "Suites skipped on this machine: ${skipped[*]}"
 fi

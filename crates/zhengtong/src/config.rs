@@ -116,6 +116,9 @@ pub struct Config {
     /// or its URL, e.g. `http://gxpt.example.gov.cn` (ZT_GXPT_URL; with the
     /// sandbox: ZT_GXPT_URL=$GXPT_URL).
     pub gxpt_url: String,
+    /// Verify applicants against gxpt's registers before submission (only
+    /// with a real gxpt; off where the interface is not granted).
+    pub gxpt_identity_check: bool,
     /// The platform's application key at gxpt (ZT_GX_APP_KEY=$GX_APP_KEY).
     pub gx_app_key: String,
     /// Its secret (ZT_GX_APP_SECRET=$GX_APP_SECRET); never logged.
@@ -234,6 +237,7 @@ impl Default for Config {
             clamd: String::new(),
             signing_key_file: String::new(),
             gxpt_url: String::new(),
+            gxpt_identity_check: true,
             gx_app_key: String::new(),
             gx_app_secret: Secret::default(),
             gx_data_key: Secret::default(),

@@ -239,7 +239,7 @@ impl zt_app::verification::ApplicantVerifier for GxptVerifier {
 /// The verifier of this configuration: only with a real gxpt (the built-in
 /// one knows only its test records).
 pub fn gxpt_verifier(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<GxptVerifier>> {
-    if cfg.gxpt_url.is_empty() || cfg.gxpt_url == "builtin" {
+    if cfg.gxpt_url.is_empty() || cfg.gxpt_url == "builtin" || !cfg.gxpt_identity_check {
         return Ok(None);
     }
     let creds = Credentials::new(&cfg.gx_app_key, &cfg.gx_app_secret.0, &cfg.gx_data_key.0)
