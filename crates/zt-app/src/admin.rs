@@ -449,7 +449,7 @@ fn admin_accounts_on_host() -> AppError {
     )
 }
 
-async fn is_admin_account(conn: &mut zt_store::Conn, user_id: i64) -> Result<bool> {
+pub(crate) async fn is_admin_account(conn: &mut zt_store::Conn, user_id: i64) -> Result<bool> {
     Ok(users::roles(conn, user_id)
         .await?
         .iter()

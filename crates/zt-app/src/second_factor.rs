@@ -328,19 +328,12 @@ pub async fn reset(
     let user = users::by_username(&mut tx, username)
         .await?
         .ok_or_else(|| AppError::not_found("USER_NOT_FOUND", "该账号"))?;
-    if p.is_some() {
-        let admin = users::roles(&mut tx, user.id)
-            .await?
-            .iter()
-            .filter_map(|r| Role::parse(r))
-            .any(Role::is_admin);
-        if admin {
-            return Err(AppError::new(
-                ErrorKind::Forbidden,
-                "ADMIN_ACCOUNT_SEPARATED",
-                "管理员账号的双因素认证只能在服务器上通过命令行重置（三权分立）。",
-            ));
-        }
+    if p.is_some() && crate::admin::is_admin_account(&mut tx, user.id).await? {
+        return Err(AppError::new(
+            ErrorKind::Forbidden,
+            "ADMIN_ACCOUNT_SEPARATED",
+            "管理员账号的双因素认证只能在服务器上通过命令行重置（三权分立）。",
+        ));
     }
     let removed = store::remove(&mut tx, user.id).await?;
     let ended = sessions::delete_for_user(&mut tx, user.id).await?;
