@@ -103,12 +103,37 @@ pub async fn build_app(
     .await
     .map(|app| app.with_scanner(scanner))
     .map_err(|e| anyhow::anyhow!("starting the application: {e}"))?;
-    Ok(
-        match crate::integrations::gxpt_verifier(cfg, app.metrics.clone())? {
-            Some(v) => app.with_verifier(Arc::new(v)),
-            None => app,
-        },
-    )
+    let app = match crate::integrations::gxpt_verifier(cfg, app.metrics.clone())? {
+        Some(v) => app.with_verifier(Arc::new(v)),
+        None => app,
+    };
+    Ok(match oidc_client(cfg, &app).await? {
+        Some(c) => app.with_oidc(Arc::new(c)),
+        None => app,
+    })
+}
+
+/// The OpenID Connect client of the unified identity platform, when
+/// `oidc_issuer` is set (discovery happens here, so a wrong issuer fails the
+/// start rather than the first login).
+pub async fn oidc_client(
+    cfg: &Config,
+    app: &App,
+) -> anyhow::Result<Option<zt_identity::oidc::OidcClient>> {
+    if cfg.oidc_issuer.is_empty() {
+        return Ok(None);
+    }
+    if cfg.oidc_client_id.is_empty() {
+        anyhow::bail!("oidc_client_id (ZT_OIDC_CLIENT_ID) is required with oidc_issuer");
+    }
+    let secret = Some(cfg.oidc_client_secret.0.as_str()).filter(|s| !s.is_empty());
+    let oc = zt_identity::oidc::OidcConfig::new(&cfg.oidc_issuer, &cfg.oidc_client_id, secret);
+    let clock = app.clock.clone();
+    let idp_clock: Arc<dyn zt_identity::Clock> = Arc::new(move || clock.now().timestamp());
+    let client = zt_identity::oidc::OidcClient::new(oc, idp_clock)
+        .await
+        .map_err(|e| anyhow::anyhow!("identity platform {}: {e}", cfg.oidc_issuer))?;
+    Ok(Some(client))
 }
 
 /// The origin of changes made from the command line on the host.

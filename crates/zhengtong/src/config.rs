@@ -132,6 +132,17 @@ pub struct Config {
     /// `unix:///run/clamav/clamd.ctl` (empty: the built-in checks only).
     /// When set, an upload is refused while clamd does not answer.
     pub clamd: String,
+    /// Issuer of the unified identity platform (统一身份认证平台) for OpenID
+    /// Connect login, e.g. `https://idp.example.gov.cn` (empty: off, only
+    /// local passwords).
+    pub oidc_issuer: String,
+    /// The platform's client id at the identity platform.
+    pub oidc_client_id: String,
+    /// Its client secret (ZT_OIDC_CLIENT_SECRET); never logged.
+    pub oidc_client_secret: Secret,
+    /// The redirect URI registered at the identity platform: this server's
+    /// `/auth/oidc/callback`.
+    pub oidc_redirect_uri: String,
 }
 
 /// The PEM files the server's TLS is loaded from.
@@ -235,6 +246,10 @@ impl Default for Config {
             pii_keys: Secret::default(),
             second_factor_for_staff: false,
             clamd: String::new(),
+            oidc_issuer: String::new(),
+            oidc_client_id: String::new(),
+            oidc_client_secret: Secret::default(),
+            oidc_redirect_uri: "http://127.0.0.1:8080/auth/oidc/callback".into(),
             signing_key_file: String::new(),
             gxpt_url: String::new(),
             gxpt_identity_check: true,
@@ -307,6 +322,7 @@ impl Config {
             password_max_age: (self.password_max_age_days > 0)
                 .then(|| chrono::Duration::days(self.password_max_age_days)),
             second_factor_for_staff: self.second_factor_for_staff,
+            oidc_redirect_uri: self.oidc_redirect_uri.clone(),
             admin_allow_networks,
         })
     }

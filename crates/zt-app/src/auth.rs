@@ -372,8 +372,43 @@ pub async fn login(
         return Err(invalid_credentials());
     };
     users::record_success(&mut tx, user.id).await?;
+    let (principal, token) = open_session(
+        app,
+        &mut tx,
+        &user,
+        client_addr,
+        previous_token,
+        IdpSession::default(),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((principal, token))
+}
+
+/// The identity platform's session a local session was opened through.
+#[derive(Debug, Clone, Default)]
+pub struct IdpSession {
+    pub sid: Option<String>,
+    pub sub: Option<String>,
+}
+
+/// Opens a session for a user who has authenticated, in the caller's
+/// transaction: ends the browser's previous session, stores the new one,
+/// audits `login` with `detail`. Returns the principal and the cookie value.
+pub(crate) async fn open_session(
+    app: &App,
+    tx: &mut Conn,
+    user: &UserRow,
+    client_addr: &str,
+    previous_token: Option<&str>,
+    idp: IdpSession,
+    detail: serde_json::Value,
+) -> Result<(Principal, String)> {
+    let now = app.clock.now();
+    let at = ts(now);
     if let Some(old) = previous_token.filter(|t| is_token(t)) {
-        sessions::delete(&mut tx, &sm3_hex(old.as_bytes())).await?;
+        sessions::delete(tx, &sm3_hex(old.as_bytes())).await?;
     }
     let token = random_hex();
     let row = SessionRow {
@@ -385,29 +420,29 @@ pub async fn login(
         last_seen_at: at.clone(),
         expires_at: ts(now + app.settings.session_absolute),
         second_factor_at: None,
+        idp_sid: idp.sid,
+        idp_sub: idp.sub,
     };
-    sessions::insert(&mut tx, &row).await?;
-    let totp = zt_store::second_factor::get(&mut tx, user.id).await?;
+    sessions::insert(tx, &row).await?;
+    let totp = zt_store::second_factor::get(tx, user.id).await?;
     let origin = Origin {
         actor_id: Some(user.id),
         actor_name: user.username.clone(),
         client_addr: client_addr.into(),
     };
     audit(
-        &mut tx,
+        tx,
         &at,
         &origin,
         "login",
         &format!("user:{}", user.id),
         "success",
-        json!({}),
+        detail,
     )
     .await?;
-    let principal = principal_for(&mut tx, &user, Some(&row)).await?;
-    let r = restriction_of(app, &user, now, &row, totp.as_ref(), &principal.roles);
-    let principal = restrict(principal, r);
-    tx.commit().await?;
-    Ok((principal, token))
+    let principal = principal_for(tx, user, Some(&row)).await?;
+    let r = restriction_of(app, user, now, &row, totp.as_ref(), &principal.roles);
+    Ok((restrict(principal, r), token))
 }
 
 /// Resolves a session cookie to its principal, enforcing idle and absolute expiry.

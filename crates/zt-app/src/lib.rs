@@ -21,6 +21,7 @@ pub mod ratings;
 pub mod role_tags;
 pub mod second_factor;
 pub mod signing;
+pub mod sso;
 pub mod state;
 pub mod upload;
 pub mod verification;

@@ -52,6 +52,9 @@ pub struct Settings {
     pub admin_allow_networks: crate::network::NetworkList,
     /// Case staff must enrol a second factor too (administrators always must).
     pub second_factor_for_staff: bool,
+    /// The redirect URI given to the identity platform (this server's
+    /// `/auth/oidc/callback`).
+    pub oidc_redirect_uri: String,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             password_max_age: Some(Duration::days(90)),
             admin_allow_networks: crate::network::NetworkList::default(),
             second_factor_for_staff: false,
+            oidc_redirect_uri: "http://127.0.0.1:8080/auth/oidc/callback".into(),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Verification of applicants against the registers (none: not done).
     pub verifier: Option<Arc<dyn crate::verification::ApplicantVerifier>>,
+    /// Login through the unified identity platform (none: not configured).
+    pub oidc: Option<Arc<zt_identity::oidc::OidcClient>>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
     pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
@@ -118,6 +124,7 @@ impl App {
             signer,
             metrics: Arc::default(),
             verifier: None,
+            oidc: None,
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
             login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };
@@ -141,6 +148,11 @@ impl App {
 
     pub fn with_verifier(mut self, v: Arc<dyn crate::verification::ApplicantVerifier>) -> Self {
         self.verifier = Some(v);
+        self
+    }
+
+    pub fn with_oidc(mut self, client: Arc<zt_identity::oidc::OidcClient>) -> Self {
+        self.oidc = Some(client);
         self
     }
 

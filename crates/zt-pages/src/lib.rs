@@ -47,6 +47,12 @@ pub fn routes() -> Router<App> {
         )
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/auth/oidc/login", get(session::oidc_login))
+        .route("/auth/oidc/callback", get(session::oidc_callback))
+        .route(
+            "/auth/oidc/backchannel-logout",
+            post(session::oidc_backchannel_logout),
+        )
         .route(
             "/login/second-factor",
             get(second_factor::code_form).post(second_factor::code_submit),

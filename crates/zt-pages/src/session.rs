@@ -18,6 +18,8 @@ struct LoginPage {
     next: String,
     username: String,
     demo: bool,
+    /// Login through the unified identity platform is configured.
+    oidc: bool,
     demo_accounts: Vec<(&'static str, &'static str)>,
 }
 
@@ -59,6 +61,7 @@ fn page(app: &App, next: &str, username: &str) -> LoginPage {
         next: next.to_string(),
         username: username.to_string(),
         demo: app.settings.demo,
+        oidc: app.oidc.is_some(),
         demo_accounts: DEMO_ACCOUNTS.to_vec(),
     }
 }
@@ -93,29 +96,85 @@ pub async fn login(
     )
     .await
     {
-        Ok((p, token)) => {
-            use zt_app::principal::Restriction;
-            let to = match p.restriction {
-                Some(Restriction::SecondFactor) => "/login/second-factor".to_string(),
-                Some(Restriction::SecondFactorEnrolment) => "/account/second-factor".to_string(),
-                Some(Restriction::PasswordChange | Restriction::PasswordExpired) => {
-                    "/account/password".to_string()
-                }
-                None => safe_next(&f.next).unwrap_or(home_of(&p)).to_string(),
-            };
-            let mut resp = Redirect::to(&to).into_response();
-            if let Ok(v) =
-                HeaderValue::from_str(&zt_web::api::session::session_cookie(&app, &token))
-            {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            resp
-        }
+        Ok((p, token)) => signed_in(&app, &p, &token, &f.next),
         Err(e) => {
             let mut pg = page(&app, &f.next, &f.username);
             pg.l = pg.l.with_error(&e);
             let status = zt_web::error::status_of(e.kind());
             (status, render(&pg)).into_response()
+        }
+    }
+}
+
+/// Where a fresh session goes (what the user must do first, else `next` or
+/// their home), with the session cookie.
+fn signed_in(app: &App, p: &zt_app::Principal, token: &str, next: &str) -> Response {
+    use zt_app::principal::Restriction;
+    let to = match p.restriction {
+        Some(Restriction::SecondFactor) => "/login/second-factor".to_string(),
+        Some(Restriction::SecondFactorEnrolment) => "/account/second-factor".to_string(),
+        Some(Restriction::PasswordChange | Restriction::PasswordExpired) => {
+            "/account/password".to_string()
+        }
+        None => safe_next(next).unwrap_or(home_of(p)).to_string(),
+    };
+    let mut resp = Redirect::to(&to).into_response();
+    if let Ok(v) = HeaderValue::from_str(&zt_web::api::session::session_cookie(app, token)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn login_error(app: &App, e: &zt_app::AppError) -> Response {
+    let mut pg = page(app, "", "");
+    pg.l = pg.l.with_error(e);
+    let status = zt_web::error::status_of(e.kind());
+    (status, render(&pg)).into_response()
+}
+
+/// `GET /auth/oidc/login`: to the unified identity platform.
+pub async fn oidc_login(State(app): State<App>) -> Response {
+    match zt_app::sso::begin(&app).await {
+        Ok((url, _)) => Redirect::to(&url).into_response(),
+        Err(e) => login_error(&app, &e),
+    }
+}
+
+/// `GET /auth/oidc/callback`: back from the platform; opens the session.
+pub async fn oidc_callback(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let previous = zt_web::extract::session_token(&headers);
+    let query = uri.query().unwrap_or("");
+    match zt_app::sso::finish(&app, query, &addr, previous.as_deref()).await {
+        Ok((p, token)) => signed_in(&app, &p, &token, ""),
+        Err(e) => login_error(&app, &e),
+    }
+}
+
+/// `POST /auth/oidc/backchannel-logout`: the platform (server to server, no
+/// session, no CSRF token) ends sessions; 200 when done, 400 for a bad
+/// token (OpenID Connect Back-Channel Logout 1.0 §2.8).
+pub async fn oidc_backchannel_logout(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    body: axum::body::Bytes,
+) -> Response {
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    match zt_app::sso::backchannel_logout(&app, &body, &addr).await {
+        Ok(_) => (axum::http::StatusCode::OK, no_store).into_response(),
+        Err(e) if e.kind() == zt_app::error::ErrorKind::BadRequest => (
+            axum::http::StatusCode::BAD_REQUEST,
+            no_store,
+            axum::Json(serde_json::json!({"error": "invalid_request"})),
+        )
+            .into_response(),
+        Err(e) => {
+            let status = zt_web::error::status_of(e.kind());
+            (status, no_store).into_response()
         }
     }
 }

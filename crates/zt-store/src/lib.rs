@@ -11,6 +11,7 @@ pub mod db;
 pub mod departments;
 pub mod error;
 pub mod files;
+pub mod identity;
 pub mod items;
 pub mod notifications;
 pub mod outbox;

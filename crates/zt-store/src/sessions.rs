@@ -15,12 +15,16 @@ pub struct SessionRow {
     pub expires_at: String,
     /// When the second factor was given in this session (None: not yet).
     pub second_factor_at: Option<String>,
+    /// The identity platform's session (`sid`) when opened through it.
+    pub idp_sid: Option<String>,
+    /// The identity platform's subject (`sub`) when opened through it.
+    pub idp_sub: Option<String>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&s.id)
     .bind(s.user_id)
@@ -30,6 +34,8 @@ pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
     .bind(&s.last_seen_at)
     .bind(&s.expires_at)
     .bind(&s.second_factor_at)
+    .bind(&s.idp_sid)
+    .bind(&s.idp_sub)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -37,7 +43,7 @@ pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at FROM sessions WHERE id = $1",
+        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub FROM sessions WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -47,7 +53,7 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow
 /// A user's sessions, newest first.
 pub async fn for_user(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<SessionRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at FROM sessions \
+        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub FROM sessions \
          WHERE user_id = $1 ORDER BY created_at DESC",
     )
     .bind(user_id)
@@ -96,4 +102,45 @@ pub async fn delete_expired(conn: &mut AnyConnection, now: &str) -> Result<u64> 
         .execute(&mut *conn)
         .await?
         .rows_affected())
+}
+
+/// Ends the sessions opened through the identity platform's session `sid`.
+pub async fn delete_by_idp_sid(conn: &mut AnyConnection, sid: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE idp_sid = $1")
+        .bind(sid)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+/// Ends every session opened through the identity platform for `sub`.
+pub async fn delete_by_idp_sub(conn: &mut AnyConnection, sub: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE idp_sub = $1")
+        .bind(sub)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+/// The users whose sessions carry the identity platform's `sid` or `sub`.
+pub async fn users_by_idp(
+    conn: &mut AnyConnection,
+    sid: Option<&str>,
+    sub: Option<&str>,
+) -> Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = match sid {
+        Some(sid) => {
+            sqlx::query_as("SELECT DISTINCT user_id FROM sessions WHERE idp_sid = $1")
+                .bind(sid)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query_as("SELECT DISTINCT user_id FROM sessions WHERE idp_sub = $1")
+                .bind(sub.unwrap_or(""))
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }

@@ -227,6 +227,22 @@ pub async fn set_password(
     Ok(())
 }
 
+/// The real-name level the identity platform last vouched for.
+pub async fn set_real_name_level(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    level: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET real_name_level = $1, updated_at = $2 WHERE id = $3")
+        .bind(level)
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_active(
     conn: &mut AnyConnection,
     user_id: i64,

@@ -18,6 +18,7 @@ mod privacy;
 mod second_factor;
 mod sessions;
 mod signatures;
+mod sso;
 mod tls;
 mod uploads;
 mod verification;
