@@ -22,6 +22,7 @@
 
 pub mod client;
 pub mod error;
+pub mod eseal;
 pub mod gxpt;
 pub(crate) mod json;
 pub mod scheme;
