@@ -175,7 +175,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AppError + '_ {
 /// text goes to a temporary file first, which is then linked into place
 /// (linking fails if the name exists, so two processes starting together do
 /// not both create keys).
-fn write_new_key_file(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_new_key_file(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     write_private(&tmp, text)?;

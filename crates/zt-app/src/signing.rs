@@ -51,33 +51,14 @@ impl Signer {
         }
         let key = Sm2Signer::generate();
         let pem = key.to_pkcs8_pem().map_err(key_error)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        {
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp).map_err(io)?;
-            f.write_all(pem.as_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        // Linking never replaces a key another process created meanwhile.
-        let linked = std::fs::hard_link(&tmp, path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
+        // Owner-only, atomic, never over a key another process created meanwhile.
+        match crate::pii::write_new_key_file(path, &pem) {
             Ok(()) => {
                 tracing::warn!(key_file = %path.display(), "created the platform's SM2 signing key: back it up; publish its public key to verifiers");
                 Self::new(key)
             }
             Err(_) if path.exists() => Self::load_or_create(path),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(e),
         }
     }
 
