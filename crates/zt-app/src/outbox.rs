@@ -52,32 +52,14 @@ fn ctx_payload(counterpart: &str, aggregate: &str, seq: i64) -> String {
     format!("outbox.payload:{counterpart}:{aggregate}:{seq}")
 }
 
-/// SM3 of the canonical record (gxpt §4.1): members sorted at every level, no
-/// whitespace, non-ASCII as itself — what serde_json writes for a `Value`
-/// with its default sorted map.
+/// SM3 of the canonical record (gxpt §4.1), as `zt-gx` computes it for gxpt.
 pub fn content_sm3(record: &Value) -> String {
-    zt_crypto::sm3_hex(canonical(record).as_bytes())
+    zt_gx::gxpt::content_sm3_of(record)
 }
 
-fn canonical(v: &Value) -> String {
-    // Re-sort explicitly so that the digest does not depend on whether some
-    // dependency switched serde_json's map to insertion order.
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                let mut out = serde_json::Map::new();
-                for k in keys {
-                    out.insert(k.clone(), sorted(&m[k]));
-                }
-                Value::Object(out)
-            }
-            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(v).to_string()
+fn canonical(record: &Value) -> String {
+    // Canonical JSON is UTF-8 by construction.
+    String::from_utf8_lossy(&zt_gx::gxpt::canonical_record(record)).into_owned()
 }
 
 /// Writes the push of one case event in the caller's transaction.
@@ -254,15 +236,16 @@ pub fn spawn_worker(app: App, sink: Arc<dyn CaseEventSink>) {
 /// The day's count and digest as gxpt computes them (§4.2), from what the
 /// platform pushed.
 pub fn day_digest(entries: &[(String, i64, String)]) -> (i64, String) {
-    let mut lines: Vec<String> = entries
+    let entries: Vec<zt_gx::gxpt::ReconcileEntry> = entries
         .iter()
-        .map(|(c, s, h)| format!("{c}|{s}|{h}\n"))
+        .map(|(c, s, h)| zt_gx::gxpt::ReconcileEntry {
+            case_no: c.clone(),
+            seq: u32::try_from(*s).unwrap_or(u32::MAX),
+            content_sm3: h.clone(),
+        })
         .collect();
-    lines.sort();
-    (
-        lines.len() as i64,
-        zt_crypto::sm3_hex(lines.concat().as_bytes()),
-    )
+    let d = zt_gx::gxpt::day_digest(&entries);
+    (i64::try_from(d.count).unwrap_or(i64::MAX), d.digest)
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
