@@ -189,11 +189,18 @@ pub async fn principal_for(
     user: &UserRow,
     session: Option<&SessionRow>,
 ) -> Result<Principal> {
-    let roles = users::roles(conn, user.id)
-        .await?
-        .iter()
-        .filter_map(|r| Role::parse(r))
-        .collect();
+    let roles = users::roles(conn, user.id).await?;
+    principal_with_roles(conn, user, session, &roles).await
+}
+
+/// The principal of a user whose role names have been read already.
+async fn principal_with_roles(
+    conn: &mut Conn,
+    user: &UserRow,
+    session: Option<&SessionRow>,
+    role_names: &[String],
+) -> Result<Principal> {
+    let roles = role_names.iter().filter_map(|r| Role::parse(r)).collect();
     let dept_scope = match user.dept_id {
         Some(d) => dept_subtree(&zt_store::departments::list(conn).await?, d),
         None => Vec::new(),
@@ -266,6 +273,24 @@ fn restrict(mut p: Principal, r: Option<Restriction>) -> Principal {
     p
 }
 
+/// The per-address login rate (password and unified-identity logins alike),
+/// checked before any expensive work.
+pub(crate) fn check_login_rate(app: &App, client_addr: &str) -> Result<()> {
+    if app.login_limiter.allow(
+        client_addr,
+        app.clock.now(),
+        app.settings.login_rate_per_minute,
+    ) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            ErrorKind::TooManyRequests,
+            "AUTH_RATE_LIMITED",
+            "登录尝试过于频繁，请一分钟后再试。",
+        ))
+    }
+}
+
 /// Checks a username and password and opens a session. Returns the principal
 /// and the cookie value. The error never reveals whether the user exists.
 ///
@@ -278,17 +303,7 @@ pub async fn login(
     client_addr: &str,
     previous_token: Option<&str>,
 ) -> Result<(Principal, String)> {
-    if !app.login_limiter.allow(
-        client_addr,
-        app.clock.now(),
-        app.settings.login_rate_per_minute,
-    ) {
-        return Err(AppError::new(
-            ErrorKind::TooManyRequests,
-            "AUTH_RATE_LIMITED",
-            "登录尝试过于频繁，请一分钟后再试。",
-        ));
-    }
+    check_login_rate(app, client_addr)?;
     if username.is_empty() || username.chars().count() > 64 || password.chars().count() > 128 {
         return Err(invalid_credentials());
     }
@@ -460,15 +475,16 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
         let Some(user) = users::by_id(&mut c, session.user_id).await? else {
             return Err(AppError::unauthenticated());
         };
-        crate::role_tags::check(app, &mut c, user.id, &user.username, &session.client_addr).await?;
-        let principal = principal_for(&mut c, &user, Some(&session)).await?;
+        // The verified roles serve the principal too: one read per request.
+        let roles =
+            crate::role_tags::check(app, &mut c, user.id, &user.username, &session.client_addr)
+                .await?;
+        let principal = principal_with_roles(&mut c, &user, Some(&session), &roles).await?;
         let totp = zt_store::second_factor::get(&mut c, user.id).await?;
         (session, user, principal, totp)
     };
     let last_seen = parse_ts(&session.last_seen_at)?;
-    let expired = now >= parse_ts(&session.expires_at)?
-        || now - last_seen >= app.settings.session_idle
-        || user.active == 0;
+    let expired = session_expired(app, &session, now)? || user.active == 0;
     if expired {
         let mut tx = app.begin().await?;
         sessions::delete(&mut tx, &sid).await?;
@@ -486,6 +502,12 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
     }
     let r = restriction_of(app, &user, now, &session, totp.as_ref(), &principal.roles);
     Ok(restrict(principal, r))
+}
+
+/// Past its absolute lifetime or idle for too long.
+fn session_expired(app: &App, s: &SessionRow, now: DateTime<Utc>) -> Result<bool> {
+    Ok(now >= parse_ts(&s.expires_at)?
+        || now - parse_ts(&s.last_seen_at)? >= app.settings.session_idle)
 }
 
 fn is_token(t: &str) -> bool {
@@ -518,10 +540,7 @@ pub async fn sessions_of(app: &App, p: &Principal) -> Result<Vec<SessionInfo>> {
     let rows = sessions::for_user(&mut c, p.user_id).await?;
     Ok(rows
         .into_iter()
-        .filter(|s| {
-            parse_ts(&s.expires_at).is_ok_and(|t| t > now)
-                && parse_ts(&s.last_seen_at).is_ok_and(|t| now - t < app.settings.session_idle)
-        })
+        .filter(|s| !session_expired(app, s, now).unwrap_or(true))
         .map(|s| SessionInfo {
             handle: handle_of(&s.id),
             current: s.id == p.session_id,

@@ -30,31 +30,44 @@ pub fn integrity_error() -> AppError {
     )
 }
 
+/// The user's role rows split by whether their tags verify: `(good, bad)`.
+async fn verified_rows(
+    app: &App,
+    conn: &mut Conn,
+    user_id: i64,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for (role, t) in users::roles_tagged(conn, user_id).await? {
+        let ok = t
+            .as_deref()
+            .is_some_and(|t| zt_crypto::ct_eq(t.as_bytes(), tag(app, user_id, &role).as_bytes()));
+        if ok {
+            good.push(role)
+        } else {
+            bad.push(role)
+        }
+    }
+    Ok((good, bad))
+}
+
 /// The user's role rows whose tags do not verify (empty: all good).
 pub async fn bad_rows(app: &App, conn: &mut Conn, user_id: i64) -> Result<Vec<String>> {
-    Ok(users::roles_tagged(conn, user_id)
-        .await?
-        .into_iter()
-        .filter(|(role, t)| {
-            t.as_deref()
-                .is_none_or(|t| !zt_crypto::ct_eq(t.as_bytes(), tag(app, user_id, role).as_bytes()))
-        })
-        .map(|(role, _)| role)
-        .collect())
+    Ok(verified_rows(app, conn, user_id).await?.1)
 }
 
 /// Refuses the account when any of its role rows fails the check, and
 /// records the refusal (a separate transaction: the request itself fails).
+/// Returns the verified role names (sorted, as stored).
 pub async fn check(
     app: &App,
     conn: &mut Conn,
     user_id: i64,
     username: &str,
     client_addr: &str,
-) -> Result<()> {
-    let bad = bad_rows(app, conn, user_id).await?;
+) -> Result<Vec<String>> {
+    let (good, bad) = verified_rows(app, conn, user_id).await?;
     if bad.is_empty() {
-        return Ok(());
+        return Ok(good);
     }
     tracing::error!(user_id, roles = ?bad, "role assignments fail their integrity tag: account refused");
     let at = app.now_ts();

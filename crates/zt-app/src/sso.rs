@@ -168,17 +168,7 @@ pub async fn finish(
     previous_token: Option<&str>,
 ) -> Result<(Principal, String)> {
     let client = client(app)?;
-    if !app.login_limiter.allow(
-        client_addr,
-        app.clock.now(),
-        app.settings.login_rate_per_minute,
-    ) {
-        return Err(AppError::new(
-            ErrorKind::TooManyRequests,
-            "AUTH_RATE_LIMITED",
-            "登录尝试过于频繁，请一分钟后再试。",
-        ));
-    }
+    crate::auth::check_login_rate(app, client_addr)?;
     let stored = take_state(app, query).await?;
     let login = client
         .finish_login_from_callback(query, &stored)
