@@ -177,3 +177,43 @@ async fn metrics_count_requests_and_show_the_outbox(t: TestApp) {
     let (_, ready) = t.anon().get("/readyz").await;
     assert_eq!(ready["outbox"]["gxpt"]["pending"], 1);
 }
+
+both!(security_headers_on_every_page);
+async fn security_headers_on_every_page(t: TestApp) {
+    let anon = t.anon();
+    let citizen = t.login("citizen").await;
+    let pages = [
+        (&anon, "/"),
+        (&anon, "/items"),
+        (&anon, "/items/TEST-TWO"),
+        (&anon, "/login"),
+        (&anon, "/register"),
+        (&anon, "/privacy"),
+        (&anon, "/no-such-page"),
+        (&citizen, "/my/cases"),
+        (&citizen, "/my/messages"),
+        (&citizen, "/account"),
+        (&citizen, "/account/second-factor"),
+        (&citizen, "/account/privacy"),
+        (&citizen, "/workbench"),
+        (&citizen, "/admin/audit"),
+    ];
+    for (s, path) in pages {
+        let resp = s
+            .client
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{path} ({status}): {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        assert!(h.get("x-request-id").is_some(), "{path}");
+    }
+}

@@ -75,6 +75,18 @@ async fn raw_rows_hold_no_plaintext_identity_or_mobile_number(t: TestApp) {
     for plain in [ID, MOBILE, ADDRESS, "13900139000"] {
         assert!(!dump.contains(plain), "{plain} is stored in plaintext");
     }
+    // Nor any identity or mobile number of the demo accounts.
+    let mut demo = 0;
+    for (_, _, _, _, _, idn, mobile, _, _, _) in zhengtong::demo::ACCOUNTS {
+        for plain in [idn, mobile].into_iter().flatten() {
+            demo += 1;
+            assert!(
+                !dump.contains(plain),
+                "demo value {plain} is stored in plaintext"
+            );
+        }
+    }
+    assert!(demo >= 3, "the demo accounts carry numbers to look for");
     assert!(dump.contains("zt1:"), "sealed values are there");
     // The administrators' list shows masked values, decrypted first.
     let sys = t.login("sysadmin").await;
