@@ -67,6 +67,11 @@ if [ -z "$interop_missing" ]; then
     eval "$sb_env"
     cleanups+=("(cd '$sb' && ./stop.sh)")
     bcl_port=$(free_port)
+    # The platform's interop test (zhengtong tests/it/sso_interop.rs) listens
+    # on this port: its OIDC callback, post-logout URI and CAS service are
+    # registered at the sandbox (identity.md §1, §3, §10).
+    rp="http://127.0.0.1:$(free_port)"
+    export IDP_REDIRECT_URIS="$rp/auth/oidc/callback" IDP_POST_LOGOUT_REDIRECT_URIS="$rp/" IDP_CAS_SERVICES="$rp/"
     if ! id_env="$(cd "$sb" && IDP_PORT=$(free_port) IDP_BACKCHANNEL_LOGOUT_URI="http://127.0.0.1:$bcl_port/auth/oidc/backchannel-logout" identity/start.sh)"; then
       interop_missing="the identity sandbox did not start (see above)"
     else

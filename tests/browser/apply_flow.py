@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,24 @@ class Flow:
     def logout(self):
         self.d.js("window.confirm = function () { return true; };")
         self.d.find("nav.main form button").click_and_wait()
+
+
+DATA_DIR = None
+
+
+def issued_licence(seconds=60):
+    """A licence the demo's built-in sealer has issued (it seals in the background)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with sqlite3.connect(os.path.join(DATA_DIR, "demo.db")) as db:
+                row = db.execute("SELECT licence_no FROM licences WHERE status = 'issued' ORDER BY id LIMIT 1").fetchone()
+            if row:
+                return row[0]
+        except sqlite3.Error:
+            pass
+        time.sleep(1)
+    return None
 
 
 def run(driver_url, base, name, caps, phone, artifacts, item):
@@ -160,6 +179,15 @@ def run(driver_url, base, name, caps, phone, artifacts, item):
         f.visit("/privacy")
         check("个人信息" in d.find("main").text(), f"{name}: the privacy notice is shown")
         f.shot("privacy", phone)
+        # The public verification page a licence's QR code points at.
+        licence_no = issued_licence()
+        check(licence_no is not None, f"{name}: the demo issued a sealed licence")
+        if licence_no:
+            f.visit(f"/verify/{licence_no}")
+            verdict = d.find("#verdict").text()
+            check("当前有效" in verdict, f"{name}: licence {licence_no} verifies ({verdict})")
+            check(d.js("return !!document.querySelector('main input[type=file]');"), f"{name}: the file check is offered")
+            f.shot("verify", phone)
     except WebDriverError as e:
         check(False, f"{name}: webdriver error {e}")
         try:
@@ -179,7 +207,9 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.artifacts, exist_ok=True)
     args.artifacts = os.path.abspath(args.artifacts)
+    global DATA_DIR
     data = tempfile.mkdtemp(prefix="zt-browser-")
+    DATA_DIR = data
     port, dport = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZT_")}

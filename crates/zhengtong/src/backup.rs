@@ -6,6 +6,7 @@
 //! ```text
 //! database.sqlite | database.pgdump   the database (see below)
 //! files/materials/<case_no>/<key>     every stored material, by its storage key
+//! files/licences/<licence_no>/<key>   every sealed licence document
 //! anchors/audit-anchors.jsonl         the audit anchor file, when there is one
 //! manifest.json                       written last: what the backup holds, with
 //!                                     the SM3 of every file
@@ -501,9 +502,14 @@ async fn snapshot(c: &mut AnyConnection, backend: Backend) -> Result<Snapshot> {
     .await?;
     let migrations: Vec<i64> = migrations.into_iter().map(|(v,)| v).collect();
     let (last_id, last_hash) = zt_store::audit::head(c).await?;
+    // Materials, then the sealed licences: every file the database names.
     let materials: Vec<(String, String, String, i64)> = sqlx::query_as(
-        "SELECT c.case_no, m.storage_key, m.digest, m.size_bytes FROM case_materials m \
-         JOIN cases c ON c.id = m.case_id ORDER BY m.id",
+        "SELECT case_no, storage_key, digest, size_bytes FROM ( \
+           SELECT 0 AS k, m.id AS id, c.case_no, m.storage_key, m.digest, m.size_bytes FROM case_materials m \
+           JOIN cases c ON c.id = m.case_id \
+           UNION ALL \
+           SELECT 1 AS k, l.id AS id, l.case_no, l.file_key, l.document_sm3, l.document_bytes FROM licences l \
+           WHERE l.file_key IS NOT NULL) f ORDER BY k, id",
     )
     .fetch_all(&mut *c)
     .await?;

@@ -103,14 +103,82 @@ pub async fn build_app(
     .await
     .map(|app| app.with_scanner(scanner))
     .map_err(|e| anyhow::anyhow!("starting the application: {e}"))?;
-    let app = match crate::integrations::gxpt_verifier(cfg, app.metrics.clone())? {
+    app.integrations.register(
+        zt_app::integrations::GXPT,
+        crate::integrations::gxpt_mode(cfg),
+    );
+    let app = match crate::integrations::gxpt_verifier(cfg, &app)? {
         Some(v) => app.with_verifier(Arc::new(v)),
         None => app,
     };
-    Ok(match oidc_client(cfg, &app).await? {
-        Some(c) => app.with_oidc(Arc::new(c)),
+    let app = match crate::integrations::sealer(cfg, &app)? {
+        Some(s) => app.with_sealer(s),
         None => app,
-    })
+    };
+    with_identity(cfg, app).await
+}
+
+/// The unified identity platform (统一身份认证平台) in the protocol
+/// `identity_protocol` names: OpenID Connect when `oidc_issuer` is set, or
+/// CAS 3.0 at `cas_url`. Exactly one is wired; a setting that cannot work
+/// stops the start, naming it.
+pub async fn with_identity(cfg: &Config, app: App) -> anyhow::Result<App> {
+    match cfg.identity_protocol.trim() {
+        "oidc" | "" => {
+            if !cfg.cas_url.is_empty() {
+                tracing::warn!(
+                    cas_url = %cfg.cas_url,
+                    "cas_url is set but identity_protocol is \"oidc\": CAS is not used"
+                );
+            }
+            Ok(match oidc_client(cfg, &app).await? {
+                Some(c) => app.with_oidc(Arc::new(c)),
+                None => app,
+            })
+        }
+        "cas" => {
+            if !cfg.oidc_issuer.is_empty() {
+                tracing::warn!(
+                    oidc_issuer = %cfg.oidc_issuer,
+                    "identity_protocol is \"cas\": oidc_issuer is not used"
+                );
+            }
+            let cas = cas_client(cfg)?;
+            app.integrations.register(
+                zt_app::integrations::IDENTITY,
+                zt_app::integrations::Mode::remote(cfg.cas_url.trim()),
+            );
+            Ok(app.with_cas(Arc::new(cas)))
+        }
+        other => anyhow::bail!(
+            "identity_protocol (ZT_IDENTITY_PROTOCOL) must be \"oidc\" or \"cas\", not {other:?}"
+        ),
+    }
+}
+
+/// The CAS 3.0 client of the identity platform (`identity_protocol =
+/// "cas"`): `cas_url` is required, and `cas_service_url` must be this
+/// server's absolute `/auth/cas/callback` URL as registered there.
+pub fn cas_client(cfg: &Config) -> anyhow::Result<zt_identity::cas::CasClient> {
+    if cfg.cas_url.trim().is_empty() {
+        anyhow::bail!(
+            "identity_protocol = \"cas\" needs cas_url (ZT_CAS_URL): the CAS server's base URL, \
+             the part before /login, e.g. https://idp.example.gov.cn/cas \
+             (with the identity sandbox: $IDP_ISSUER/cas)"
+        );
+    }
+    let service = cfg.cas_service_url.trim();
+    let absolute = ["http://", "https://"]
+        .iter()
+        .any(|s| service.len() > s.len() && service.starts_with(s));
+    if !absolute || service.contains(char::is_whitespace) || service.contains('#') {
+        anyhow::bail!(
+            "cas_service_url (ZT_CAS_SERVICE_URL) must be this server's absolute \
+             /auth/cas/callback URL as registered at the CAS server, not {service:?}"
+        );
+    }
+    zt_identity::cas::CasClient::new(cfg.cas_url.trim())
+        .map_err(|e| anyhow::anyhow!("cas_url (ZT_CAS_URL) {:?}: {e}", cfg.cas_url))
 }
 
 /// The OpenID Connect client of the unified identity platform, when
@@ -130,9 +198,15 @@ pub async fn oidc_client(
     let oc = zt_identity::oidc::OidcConfig::new(&cfg.oidc_issuer, &cfg.oidc_client_id, secret);
     let clock = app.clock.clone();
     let idp_clock: Arc<dyn zt_identity::Clock> = Arc::new(move || clock.now().timestamp());
-    let client = zt_identity::oidc::OidcClient::new(oc, idp_clock)
-        .await
-        .map_err(|e| anyhow::anyhow!("identity platform {}: {e}", cfg.oidc_issuer))?;
+    use zt_app::integrations::{identity_call, Mode, IDENTITY};
+    app.integrations
+        .register(IDENTITY, Mode::remote(&cfg.oidc_issuer));
+    let client = identity_call(
+        &app.integrations,
+        zt_identity::oidc::OidcClient::new(oc, idp_clock),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("identity platform {}: {e}", cfg.oidc_issuer))?;
     Ok(Some(client))
 }
 

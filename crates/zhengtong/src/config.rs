@@ -143,6 +143,36 @@ pub struct Config {
     /// The redirect URI registered at the identity platform: this server's
     /// `/auth/oidc/callback`.
     pub oidc_redirect_uri: String,
+    /// Which protocol "统一身份认证登录" speaks: `oidc` (the default) or
+    /// `cas`, for cities whose platform only offers CAS 3.0.
+    pub identity_protocol: String,
+    /// The CAS server's base URL, the part before `/login`, e.g.
+    /// `https://idp.example.gov.cn/cas` (ZT_CAS_URL=$IDP_ISSUER/cas with the
+    /// sandbox).
+    pub cas_url: String,
+    /// The service URL registered at the CAS server: this server's
+    /// `/auth/cas/callback`.
+    pub cas_service_url: String,
+    /// The address citizens reach this platform at, e.g.
+    /// `https://zwfw.example.gov.cn`: printed in licences' QR codes and
+    /// links. Empty: `http://<listen>`.
+    pub public_base_url: String,
+    /// The e-seal service (电子签章): empty (not connected: completed
+    /// cases' licences wait "pending seal"), `builtin` (an in-process
+    /// sealer with its own CA under `data_dir`, for the demo), or its URL
+    /// (ZT_ESEAL_URL=$ESEAL_URL with the sandbox).
+    pub eseal_url: String,
+    /// The trust anchor sealed licences are verified against before they
+    /// are stored: the e-seal service's CA certificate, PEM. Required with
+    /// a URL (the sandbox's is `state/eseal/ca.pem`, or GET /seal/v1/ca.pem).
+    pub eseal_ca_file: String,
+    /// The platform's application key at the e-seal service (empty: the
+    /// same as `gx_app_key`).
+    pub eseal_app_key: String,
+    /// Its secret (empty: `gx_app_secret`); never logged.
+    pub eseal_app_secret: Secret,
+    /// Its SM4 data key, 32 hex (empty: `gx_data_key`); never logged.
+    pub eseal_data_key: Secret,
 }
 
 /// The PEM files the server's TLS is loaded from.
@@ -250,6 +280,15 @@ impl Default for Config {
             oidc_client_id: String::new(),
             oidc_client_secret: Secret::default(),
             oidc_redirect_uri: "http://127.0.0.1:8080/auth/oidc/callback".into(),
+            identity_protocol: "oidc".into(),
+            cas_url: String::new(),
+            cas_service_url: "http://127.0.0.1:8080/auth/cas/callback".into(),
+            public_base_url: String::new(),
+            eseal_url: String::new(),
+            eseal_ca_file: String::new(),
+            eseal_app_key: String::new(),
+            eseal_app_secret: Secret::default(),
+            eseal_data_key: Secret::default(),
             signing_key_file: String::new(),
             gxpt_url: String::new(),
             gxpt_identity_check: true,
@@ -323,8 +362,20 @@ impl Config {
                 .then(|| chrono::Duration::days(self.password_max_age_days)),
             second_factor_for_staff: self.second_factor_for_staff,
             oidc_redirect_uri: self.oidc_redirect_uri.clone(),
+            cas_service_url: self.cas_service_url.clone(),
+            public_base_url: self.public_base_url(),
             admin_allow_networks,
         })
+    }
+
+    /// `public_base_url`, or `http://<listen>`, without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        let u = if self.public_base_url.trim().is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_base_url.trim().to_string()
+        };
+        u.trim_end_matches('/').to_string()
     }
 
     pub fn signing_key_path(&self) -> PathBuf {

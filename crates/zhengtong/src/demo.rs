@@ -25,6 +25,8 @@ struct DemoDept {
     name: String,
     region_code: String,
     parent: Option<String>,
+    /// The seal of its licences (one of the built-in sealer's seals).
+    seal_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +216,14 @@ pub async fn seed_catalogue(app: &App) -> anyhow::Result<()> {
                 )
                 .await
                 .map_err(fail)?;
+                if let Some(seal) = &d.seal_code {
+                    let mut c = app.db.writer().acquire().await?;
+                    let id = zt_store::departments::by_code(&mut c, &d.code)
+                        .await?
+                        .ok_or_else(|| anyhow!("dept {}", d.code))?
+                        .id;
+                    zt_store::departments::set_seal_code(&mut c, id, Some(seal)).await?;
+                }
                 done.push(d.code);
             } else {
                 rest.push(d);

@@ -5,12 +5,18 @@
 //! `/readyz` says so), `"builtin"` (an in-process platform, so that
 //! `zhengtong demo` needs no external service), or the platform's URL with
 //! `gx_app_key`, `gx_app_secret` and `gx_data_key`.
+//!
+//! The outbox sink and the verifier are two clients of one counterpart:
+//! both take gxpt's circuit breaker from `app.integrations`, so that when
+//! pushes find gxpt down, identity checks stop waiting for it too (and the
+//! other way round).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::Value;
+use zt_app::integrations::{Mode, GXPT};
 use zt_app::metrics::Metrics;
 use zt_app::outbox::{CaseEventSink, RemoteDay, SendError};
 use zt_gx::gxpt::{CaseEvent, GxptClient};
@@ -23,6 +29,14 @@ pub struct GxptSink {
     metrics: Arc<Metrics>,
     /// Keeps the built-in platform alive as long as the sink.
     _builtin: Option<zt_gx::double::GxptDouble>,
+}
+
+/// Counts a call to gxpt. One that an open breaker refused made no request:
+/// it shows in the breaker's own counter, not as a call.
+fn observe<T>(metrics: &Metrics, started: Instant, r: &Result<T, GxError>) {
+    if !matches!(r, Err(GxError::CircuitOpen { .. })) {
+        metrics.call(GXPT, started.elapsed(), r.is_ok());
+    }
 }
 
 fn send_error(e: GxError) -> SendError {
@@ -40,7 +54,7 @@ impl CaseEventSink for GxptSink {
             .map_err(|e| SendError::Refused(format!("not a gxpt case event: {e}")))?;
         let started = Instant::now();
         let r = self.client.push_case_event(&event).await;
-        self.metrics.call("gxpt", started.elapsed(), r.is_ok());
+        observe(&self.metrics, started, &r);
         r.map(|r| r.receipt_id).map_err(send_error)
     }
 
@@ -49,7 +63,7 @@ impl CaseEventSink for GxptSink {
             .map_err(|e| SendError::Refused(format!("date {date}: {e}")))?;
         let started = Instant::now();
         let r = self.client.reconcile(day, include_entries).await;
-        self.metrics.call("gxpt", started.elapsed(), r.is_ok());
+        observe(&self.metrics, started, &r);
         let r = r.map_err(send_error)?;
         Ok(RemoteDay {
             count: i64::try_from(r.count).unwrap_or(i64::MAX),
@@ -63,8 +77,18 @@ impl CaseEventSink for GxptSink {
     }
 }
 
+/// How this configuration connects gxpt.
+pub fn gxpt_mode(cfg: &Config) -> Mode {
+    match cfg.gxpt_url.as_str() {
+        "" => Mode::NotConfigured,
+        "builtin" => Mode::Builtin,
+        url => Mode::remote(url),
+    }
+}
+
 /// The gxpt sink of this configuration, or `None` when gxpt is not connected.
-pub async fn gxpt_sink(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<GxptSink>> {
+/// It registers gxpt in `app.integrations` and calls through its breaker.
+pub async fn gxpt_sink(cfg: &Config, app: &zt_app::App) -> anyhow::Result<Option<GxptSink>> {
     let clock: Arc<dyn zt_gx::Clock> = Arc::new(zt_gx::SystemClock);
     let (url, creds, builtin) = match cfg.gxpt_url.as_str() {
         "" => return Ok(None),
@@ -84,11 +108,13 @@ pub async fn gxpt_sink(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Op
             (url.to_string(), creds, None)
         }
     };
+    let breaker = app.integrations.register(GXPT, gxpt_mode(cfg));
     let client = GxClient::new(GxConfig::new(url, creds), clock)
-        .map_err(|e| anyhow::anyhow!("gxpt client: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("gxpt client: {e}"))?
+        .with_breaker(breaker);
     Ok(Some(GxptSink {
         client: GxptClient::new(client),
-        metrics,
+        metrics: app.metrics.clone(),
         _builtin: builtin,
     }))
 }
@@ -187,7 +213,7 @@ impl zt_app::verification::ApplicantVerifier for GxptVerifier {
         use zt_gx::gxpt::IdentityCheck;
         let started = Instant::now();
         let r = self.client.check_identity(id_number, name).await;
-        self.metrics.call("gxpt", started.elapsed(), r.is_ok());
+        observe(&self.metrics, started, &r);
         match r {
             Ok(IdentityCheck::Match) => zt_app::verification::Verdict::Verified,
             Ok(IdentityCheck::Deceased) => refused(
@@ -214,7 +240,7 @@ impl zt_app::verification::ApplicantVerifier for GxptVerifier {
         use zt_gx::gxpt::EnterpriseStatus;
         let started = Instant::now();
         let r = self.client.query_enterprise(uscc).await;
-        self.metrics.call("gxpt", started.elapsed(), r.is_ok());
+        observe(&self.metrics, started, &r);
         match r {
             Ok(Some(e)) => match e.status {
                 EnterpriseStatus::Active => zt_app::verification::Verdict::Verified,
@@ -237,17 +263,152 @@ impl zt_app::verification::ApplicantVerifier for GxptVerifier {
 }
 
 /// The verifier of this configuration: only with a real gxpt (the built-in
-/// one knows only its test records).
-pub fn gxpt_verifier(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<GxptVerifier>> {
+/// one knows only its test records). It shares gxpt's breaker with the sink.
+pub fn gxpt_verifier(cfg: &Config, app: &zt_app::App) -> anyhow::Result<Option<GxptVerifier>> {
     if cfg.gxpt_url.is_empty() || cfg.gxpt_url == "builtin" || !cfg.gxpt_identity_check {
         return Ok(None);
     }
     let creds = Credentials::new(&cfg.gx_app_key, &cfg.gx_app_secret.0, &cfg.gx_data_key.0)
         .map_err(|e| anyhow::anyhow!("gx_app_key / gx_app_secret / gx_data_key: {e}"))?;
+    let breaker = app.integrations.register(GXPT, gxpt_mode(cfg));
     let client = GxClient::new(
         GxConfig::new(cfg.gxpt_url.clone(), creds),
         Arc::new(zt_gx::SystemClock),
     )
-    .map_err(|e| anyhow::anyhow!("gxpt client: {e}"))?;
-    Ok(Some(GxptVerifier::new(GxptClient::new(client), metrics)))
+    .map_err(|e| anyhow::anyhow!("gxpt client: {e}"))?
+    .with_breaker(breaker);
+    Ok(Some(GxptVerifier::new(
+        GxptClient::new(client),
+        app.metrics.clone(),
+    )))
+}
+
+// ---- e-seal ------------------------------------------------------------------
+
+/// The e-seal service over GX-HMAC-SM3 behind the licence worker.
+pub struct EsealSealer {
+    client: zt_gx::eseal::EsealClient,
+    trust_anchor: String,
+    metrics: Arc<Metrics>,
+}
+
+fn seal_error(e: GxError) -> zt_app::licence::SealError {
+    use zt_app::licence::SealError;
+    match &e {
+        GxError::Rejected { code, .. } if code == "SEAL_DISABLED" || code == "SEAL_UNKNOWN" => {
+            SealError::SealNotUsable(e.to_string())
+        }
+        // A lost or unverifiable answer: the next attempt seals again.
+        GxError::InvalidResponse(_) => SealError::Unavailable(e.to_string()),
+        _ if e.is_retryable() => SealError::Unavailable(e.to_string()),
+        _ => SealError::Refused(e.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl zt_app::licence::Sealer for EsealSealer {
+    async fn seal(
+        &self,
+        r: &zt_app::licence::SealRequest<'_>,
+    ) -> Result<zt_app::licence::SealedDocument, zt_app::licence::SealError> {
+        let started = Instant::now();
+        let out = self
+            .client
+            .sign(&zt_gx::eseal::SignRequest {
+                document: r.document,
+                seal_code: r.seal_code,
+                page: r.page,
+                x: r.x,
+                y: r.y,
+                reason: r.reason,
+                signer_name: r.signer_name,
+            })
+            .await;
+        if !matches!(out, Err(GxError::CircuitOpen { .. })) {
+            self.metrics.call("eseal", started.elapsed(), out.is_ok());
+        }
+        let d = out.map_err(seal_error)?;
+        Ok(zt_app::licence::SealedDocument {
+            pdf: d.pdf,
+            signature_id: d.signature_id,
+            signed_at: d.signed_at,
+            cert_serial_hex: d.cert_serial_hex,
+        })
+    }
+
+    fn trust_anchor(&self) -> &str {
+        &self.trust_anchor
+    }
+}
+
+/// The e-seal service's credentials: its own, or the platform's gx ones.
+fn eseal_credentials(cfg: &Config) -> anyhow::Result<Credentials> {
+    let pick = |own: &str, gx: &str| {
+        if own.is_empty() {
+            gx.to_string()
+        } else {
+            own.to_string()
+        }
+    };
+    Credentials::new(
+        pick(&cfg.eseal_app_key, &cfg.gx_app_key),
+        pick(&cfg.eseal_app_secret.0, &cfg.gx_app_secret.0),
+        &pick(&cfg.eseal_data_key.0, &cfg.gx_data_key.0),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "eseal_app_key / eseal_app_secret / eseal_data_key (or gx_app_key / gx_app_secret / gx_data_key): {e}"
+        )
+    })
+}
+
+/// The sealer of this configuration, or `None` when the e-seal service is
+/// not connected (licences then wait "pending seal").
+pub fn sealer(
+    cfg: &Config,
+    app: &zt_app::App,
+) -> anyhow::Result<Option<Arc<dyn zt_app::licence::Sealer>>> {
+    use zt_app::integrations::{Mode, ESEAL};
+    let metrics = app.metrics.clone();
+    match cfg.eseal_url.as_str() {
+        "" => {
+            app.integrations.register(ESEAL, Mode::NotConfigured);
+            Ok(None)
+        }
+        "builtin" => {
+            app.integrations.register(ESEAL, Mode::Builtin);
+            Ok(Some(Arc::new(crate::builtin_seal::BuiltinSealer::open(
+                &cfg.data_dir.join("builtin-eseal"),
+                app.integrations.clone(),
+                app.clock.clone(),
+            )?)))
+        }
+        url => {
+            let breaker = app.integrations.register(ESEAL, Mode::remote(url));
+            if cfg.eseal_ca_file.is_empty() {
+                anyhow::bail!(
+                    "eseal_url is set but eseal_ca_file is not: give the e-seal service's CA certificate (PEM) that sealed licences are verified against (ZT_ESEAL_CA_FILE)"
+                );
+            }
+            let trust_anchor = std::fs::read_to_string(&cfg.eseal_ca_file)
+                .with_context(|| format!("reading eseal_ca_file {}", cfg.eseal_ca_file))?;
+            if !trust_anchor.contains("BEGIN CERTIFICATE") {
+                anyhow::bail!(
+                    "eseal_ca_file {} holds no PEM certificate",
+                    cfg.eseal_ca_file
+                );
+            }
+            let client = zt_gx::eseal::EsealClient::new(
+                GxConfig::new(url.to_string(), eseal_credentials(cfg)?),
+                Arc::new(zt_gx::SystemClock),
+            )
+            .map_err(|e| anyhow::anyhow!("e-seal client: {e}"))?
+            .with_breaker(breaker);
+            Ok(Some(Arc::new(EsealSealer {
+                client,
+                trust_anchor,
+                metrics,
+            })))
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod bootstrap;
+pub mod builtin_seal;
 pub mod cli;
 pub mod config;
 pub mod demo;

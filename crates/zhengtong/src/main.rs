@@ -78,6 +78,15 @@ async fn main() -> anyhow::Result<()> {
             } else if fresh {
                 bail!("--fresh only applies to the embedded demo database (unset ZT_DATABASE_URL)");
             }
+            // The demo needs no external service: an in-process gxpt
+            // receives its case events and an in-process sealer seals its
+            // licences, unless real ones are configured.
+            if cfg.gxpt_url.is_empty() {
+                cfg.gxpt_url = "builtin".into();
+            }
+            if cfg.eseal_url.is_empty() {
+                cfg.eseal_url = "builtin".into();
+            }
             let db = bootstrap::connect(&cfg).await?;
             bootstrap::migrate(&db).await?;
             let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), true).await?;
@@ -86,11 +95,6 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             server::spawn_audit_anchoring(app.clone(), cfg.audit_anchor_minutes);
-            // The demo needs no external service: an in-process gxpt
-            // receives its case events unless a real one is configured.
-            if cfg.gxpt_url.is_empty() {
-                cfg.gxpt_url = "builtin".into();
-            }
             server::spawn_outbox(&cfg, &app).await?;
             let listen = listen.unwrap_or_else(|| cfg.listen.clone());
             let transport = server::transport(&cfg, &listen)?;
@@ -143,9 +147,7 @@ async fn main() -> anyhow::Result<()> {
             }
             if let OutboxCommand::Reconcile { date } = &command {
                 let app = bootstrap::build_app(&cfg, db, Arc::new(SystemClock), false).await?;
-                let Some(sink) =
-                    zhengtong::integrations::gxpt_sink(&cfg, app.metrics.clone()).await?
-                else {
+                let Some(sink) = zhengtong::integrations::gxpt_sink(&cfg, &app).await? else {
                     bail!("gxpt_url is not set (ZT_GXPT_URL): there is nothing to reconcile with");
                 };
                 return zhengtong::integrations::reconcile_and_repair(&app, &sink, date).await;
@@ -154,16 +156,25 @@ async fn main() -> anyhow::Result<()> {
             match command {
                 OutboxCommand::Reconcile { .. } => {}
                 OutboxCommand::Status => {
-                    let d = zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT).await?;
+                    let mut refused = false;
+                    for counterpart in [zt_app::outbox::GXPT, zt_app::licence::ESEAL] {
+                        let d = zt_store::outbox::depth(&mut c, counterpart).await?;
+                        println!(
+                            "{counterpart}: pending {}, failed {}, delivered {}, oldest undelivered {}",
+                            d.pending,
+                            d.failed,
+                            d.delivered,
+                            d.oldest_pending_at.as_deref().unwrap_or("-")
+                        );
+                        refused |= d.failed > 0;
+                    }
+                    let l = zt_store::licences::counts(&mut c).await?;
                     println!(
-                        "gxpt: pending {}, failed {}, delivered {}, oldest undelivered {}",
-                        d.pending,
-                        d.failed,
-                        d.delivered,
-                        d.oldest_pending_at.as_deref().unwrap_or("-")
+                        "licences: issued {}, pending seal {}, revoked {}",
+                        l.issued, l.pending_seal, l.revoked
                     );
-                    if d.failed > 0 {
-                        println!("failed messages were refused by gxpt (e.g. 409 GX_CONFLICT): fix the cause, then `zhengtong outbox retry`");
+                    if refused {
+                        println!("failed messages were refused by their counterpart (gxpt: e.g. 409 GX_CONFLICT; eseal: a document it cannot seal): fix the cause, then `zhengtong outbox retry`");
                         std::process::exit(1);
                     }
                 }
@@ -176,7 +187,27 @@ async fn main() -> anyhow::Result<()> {
                         &now,
                     )
                     .await?;
-                    println!("{n} failed messages queued again");
+                    // A licence's messages are keyed by its number.
+                    let licence_no = match case_no.as_deref() {
+                        Some(no) => Some(
+                            zt_store::licences::by_case_no(&mut c, no)
+                                .await?
+                                .map(|l| l.licence_no)
+                                .unwrap_or_default(),
+                        ),
+                        None => None,
+                    };
+                    let m = zt_store::outbox::requeue_failed(
+                        &mut c,
+                        zt_app::licence::ESEAL,
+                        licence_no.as_deref(),
+                        &now,
+                    )
+                    .await?;
+                    println!(
+                        "{} failed messages queued again ({n} gxpt, {m} eseal)",
+                        n + m
+                    );
                 }
             }
             Ok(())

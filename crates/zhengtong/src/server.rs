@@ -69,10 +69,20 @@ pub fn spawn_reseal(app: App) {
     });
 }
 
-/// Starts the outbox worker when gxpt is connected (`gxpt_url`); returns
-/// whether it did.
+/// Starts the licence sealing worker when the e-seal service is connected
+/// (`eseal_url`), and the outbox worker when gxpt is (`gxpt_url`); returns
+/// whether gxpt's did.
 pub async fn spawn_outbox(cfg: &crate::config::Config, app: &App) -> anyhow::Result<bool> {
-    match crate::integrations::gxpt_sink(cfg, app.metrics.clone()).await? {
+    match &app.sealer {
+        Some(sealer) => {
+            zt_app::licence::spawn_worker(app.clone(), sealer.clone());
+            tracing::info!(eseal = %cfg.eseal_url, "licences are sealed by the e-seal service");
+        }
+        None => tracing::warn!(
+            "eseal_url is not set: licences of completed cases wait \"pending seal\" until it is"
+        ),
+    }
+    match crate::integrations::gxpt_sink(cfg, app).await? {
         Some(sink) => {
             zt_app::outbox::spawn_worker(app.clone(), std::sync::Arc::new(sink));
             tracing::info!(gxpt = %cfg.gxpt_url, "case events are pushed to gxpt");

@@ -404,8 +404,16 @@ pub async fn login(
 /// The identity platform's session a local session was opened through.
 #[derive(Debug, Clone, Default)]
 pub struct IdpSession {
+    /// OpenID Connect: the provider's session (`sid`), which a back-channel
+    /// logout names.
     pub sid: Option<String>,
+    /// OpenID Connect: the subject.
     pub sub: Option<String>,
+    /// OpenID Connect: the ID token, kept sealed for RP-initiated logout.
+    pub id_token: Option<zt_identity::Secret>,
+    /// CAS: the service ticket the session is created from (only its SM3 is
+    /// kept), which a single-logout request names.
+    pub cas_ticket: Option<zt_identity::Secret>,
 }
 
 /// Opens a session for a user who has authenticated, in the caller's
@@ -426,8 +434,17 @@ pub(crate) async fn open_session(
         sessions::delete(tx, &sm3_hex(old.as_bytes())).await?;
     }
     let token = random_hex();
+    let id = sm3_hex(token.as_bytes());
+    let idp_id_token = idp.id_token.as_ref().map(|t| {
+        app.pii
+            .seal(&crate::sso::ctx_session_id_token(&id), t.expose())
+    });
+    let cas_ticket_sm3 = idp
+        .cas_ticket
+        .as_ref()
+        .map(|t| sm3_hex(t.expose().as_bytes()));
     let row = SessionRow {
-        id: sm3_hex(token.as_bytes()),
+        id,
         user_id: user.id,
         csrf_token: random_hex(),
         client_addr: client_addr.into(),
@@ -437,6 +454,8 @@ pub(crate) async fn open_session(
         second_factor_at: None,
         idp_sid: idp.sid,
         idp_sub: idp.sub,
+        idp_id_token,
+        cas_ticket_sm3,
     };
     sessions::insert(tx, &row).await?;
     let totp = zt_store::second_factor::get(tx, user.id).await?;
@@ -598,6 +617,16 @@ pub async fn end_sessions(
 }
 
 pub async fn logout(app: &App, p: &Principal, client_addr: &str) -> Result<()> {
+    end_session(app, p, client_addr, json!({})).await
+}
+
+/// Ends the principal's session and audits `logout` with `detail`.
+pub(crate) async fn end_session(
+    app: &App,
+    p: &Principal,
+    client_addr: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
     let at = app.now_ts();
     let mut tx = app.begin().await?;
     sessions::delete(&mut tx, &p.session_id).await?;
@@ -609,7 +638,7 @@ pub async fn logout(app: &App, p: &Principal, client_addr: &str) -> Result<()> {
         "logout",
         &format!("user:{}", p.user_id),
         "success",
-        json!({}),
+        detail,
     )
     .await?;
     tx.commit().await?;

@@ -129,6 +129,8 @@ pub struct CaseDetail {
     pub available_actions: Vec<Action>,
     pub rating: Option<RatingView>,
     pub rectification: Option<crate::ratings::RectificationView>,
+    /// The electronic licence the case issued, once completed.
+    pub licence: Option<crate::licence::LicenceView>,
 }
 
 // ---- helpers ----------------------------------------------------------------
@@ -822,8 +824,18 @@ pub async fn act(
     )
     .await
     .map_err(conflict)?;
+    // The licence is decided with the completion, sealed later (outbox).
+    let licence_no = if new_status == CaseStatus::Completed {
+        let form = open_form(app, &row)?;
+        crate::licence::decide(app, &mut tx, &row, &def, &form, now).await?
+    } else {
+        None
+    };
 
     let mut detail = clock_detail;
+    if let Some(n) = &licence_no {
+        detail["licence_no"] = json!(n);
+    }
     if let Some(i) = outcome.step_completed {
         detail["step"] = json!(def.steps.get(i).map(|s| s.name.clone()));
     } else if action == Action::ApproveStep {
@@ -1005,6 +1017,10 @@ pub async fn detail(app: &App, p: &Principal, case_no: &str) -> Result<CaseDetai
     let mats = cases::materials(&mut c, row.id).await?;
     let events = cases::events(&mut c, row.id).await?;
     let rating = ratings::for_case(&mut c, row.id).await?;
+    let licence = match zt_store::licences::by_case(&mut c, row.id).await? {
+        Some(l) => Some(crate::licence::view(app, &mut c, &l).await?),
+        None => None,
+    };
     let rectification = if p.serves(&row) {
         zt_store::ratings::rectification_for_case(&mut c, row.id)
             .await?
@@ -1087,6 +1103,7 @@ pub async fn detail(app: &App, p: &Principal, case_no: &str) -> Result<CaseDetai
             created_at: r.created_at,
         }),
         rectification,
+        licence,
         summary,
     })
 }

@@ -9,6 +9,8 @@ pub mod cases;
 pub mod catalogue;
 pub mod clock;
 pub mod error;
+pub mod integrations;
+pub mod licence;
 pub mod limiter;
 pub mod metrics;
 pub mod network;

@@ -63,6 +63,27 @@ impl Metrics {
         self.series("zt_counterpart", counterpart).observe(took, ok);
     }
 
+    /// Starts the series of a counterpart at zero (so that a rate or an
+    /// alert on it has data before the first call).
+    pub fn touch_counterpart(&self, counterpart: &str) {
+        self.series("zt_counterpart", counterpart);
+    }
+
+    /// Calls and failed calls to a counterpart since start.
+    pub fn counterpart_totals(&self, counterpart: &str) -> (u64, u64) {
+        let g = match self.series.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.get(&("zt_counterpart".to_string(), counterpart.to_string()))
+            .map_or((0, 0), |s| {
+                (
+                    s.calls.load(Ordering::Relaxed),
+                    s.errors.load(Ordering::Relaxed),
+                )
+            })
+    }
+
     /// An HTTP response of the platform, by status class ("2xx" …).
     pub fn http(&self, status: u16, took: Duration) {
         let class = format!("{}xx", status / 100);

@@ -55,6 +55,12 @@ pub struct Settings {
     /// The redirect URI given to the identity platform (this server's
     /// `/auth/oidc/callback`).
     pub oidc_redirect_uri: String,
+    /// The service URL given to the CAS server (this server's
+    /// `/auth/cas/callback`), exactly as registered there.
+    pub cas_service_url: String,
+    /// Where citizens reach the platform (no trailing slash): the licences'
+    /// QR codes point at `<public_base_url>/verify/<licence_no>`.
+    pub public_base_url: String,
 }
 
 impl Default for Settings {
@@ -77,6 +83,8 @@ impl Default for Settings {
             admin_allow_networks: crate::network::NetworkList::default(),
             second_factor_for_staff: false,
             oidc_redirect_uri: "http://127.0.0.1:8080/auth/oidc/callback".into(),
+            cas_service_url: "http://127.0.0.1:8080/auth/cas/callback".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -95,10 +103,20 @@ pub struct App {
     /// The platform's SM2 key that signs decisions.
     pub signer: Arc<crate::signing::Signer>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// How each counterpart is connected and how it answers (circuit
+    /// breakers, last success and failure): `/readyz`, `/metrics`,
+    /// `/admin/integrations`.
+    pub integrations: Arc<crate::integrations::Integrations>,
     /// Verification of applicants against the registers (none: not done).
     pub verifier: Option<Arc<dyn crate::verification::ApplicantVerifier>>,
     /// Login through the unified identity platform (none: not configured).
     pub oidc: Option<Arc<zt_identity::oidc::OidcClient>>,
+    /// Login through the identity platform's CAS 3.0 server instead
+    /// (`identity_protocol = "cas"`; none: not configured).
+    pub cas: Option<Arc<zt_identity::cas::CasClient>>,
+    /// The e-seal service licences are sealed by (none: not connected, and
+    /// licences wait "pending seal").
+    pub sealer: Option<Arc<dyn crate::licence::Sealer>>,
     calendar: Arc<RwLock<Arc<HolidayCalendar>>>,
     pub(crate) login_limiter: Arc<crate::limiter::RateLimiter>,
 }
@@ -113,6 +131,11 @@ impl App {
         pii: Arc<crate::pii::Pii>,
         signer: Arc<crate::signing::Signer>,
     ) -> Result<Self> {
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let integrations = Arc::new(crate::integrations::Integrations::new(
+            clock.clone(),
+            metrics.clone(),
+        ));
         let app = Self {
             db,
             files,
@@ -122,9 +145,12 @@ impl App {
             pii,
             scanner: Arc::new(zt_scanner::Scanner::builtin_only()),
             signer,
-            metrics: Arc::default(),
+            metrics,
+            integrations,
             verifier: None,
             oidc: None,
+            cas: None,
+            sealer: None,
             calendar: Arc::new(RwLock::new(Arc::new(HolidayCalendar::new()))),
             login_limiter: Arc::new(crate::limiter::RateLimiter::default()),
         };
@@ -153,6 +179,16 @@ impl App {
 
     pub fn with_oidc(mut self, client: Arc<zt_identity::oidc::OidcClient>) -> Self {
         self.oidc = Some(client);
+        self
+    }
+
+    pub fn with_sealer(mut self, sealer: Arc<dyn crate::licence::Sealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    pub fn with_cas(mut self, client: Arc<zt_identity::cas::CasClient>) -> Self {
+        self.cas = Some(client);
         self
     }
 

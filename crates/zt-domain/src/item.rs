@@ -180,6 +180,9 @@ pub struct ItemDefinition {
     /// Minimum real-name level (L1..L3) an applicant needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_real_name_level: Option<String>,
+    /// The licence an approved case of this item issues on completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<crate::licence::LicenceDef>,
 }
 
 pub const TEXT_MAX: usize = 200;
@@ -212,6 +215,17 @@ impl ItemDefinition {
             }
             if f.field_type == FieldType::Select && f.options.is_empty() {
                 return bad(format!("下拉字段“{}”没有选项", f.label));
+            }
+        }
+        if let Some(l) = &self.licence {
+            if l.validity_years > crate::licence::MAX_VALIDITY_YEARS {
+                return bad(format!(
+                    "证照有效期不能超过{}年",
+                    crate::licence::MAX_VALIDITY_YEARS
+                ));
+            }
+            if let Some(k) = l.print_fields.iter().find(|k| !keys.contains(k.as_str())) {
+                return bad(format!("证照打印字段“{k}”不是本事项的表单字段"));
             }
         }
         let mut codes = BTreeSet::new();

@@ -19,6 +19,8 @@ struct DemoDept {
     name: String,
     region_code: String,
     parent: Option<String>,
+    /// The seal of its licences: 14 digits, its region code first.
+    seal_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +73,15 @@ fn departments_form_a_tree() {
             d.code,
             d.region_code
         );
+        if let Some(seal) = &d.seal_code {
+            assert!(
+                seal.len() == 14
+                    && seal.bytes().all(|b| b.is_ascii_digit())
+                    && seal.starts_with(&d.region_code),
+                "{} seal code {seal:?}",
+                d.code
+            );
+        }
         match &d.parent {
             None => roots += 1,
             Some(p) => {

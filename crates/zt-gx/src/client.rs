@@ -13,6 +13,13 @@
 //! A response is looked at only after its signature has been verified
 //! against the nonce of the attempt it answers; a response without a valid
 //! signature is treated as not received.
+//!
+//! With a circuit breaker ([`GxClient::with_breaker`], one per counterpart,
+//! shared by every client of it) a call first asks the breaker: while it is
+//! open the call fails at once with [`GxError::CircuitOpen`] (retryable, no
+//! network request); the one probe of a half-open breaker is sent in a
+//! single attempt; and the outcome of every call that was sent is reported
+//! to it, once per call (not per attempt).
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +30,8 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+
+use zt_domain::breaker::{Admission, Breaker, Outcome, State};
 
 use crate::error::GxError;
 use crate::scheme::{self, Credentials, ResponseAuth};
@@ -126,11 +135,13 @@ pub struct GxClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     config: GxConfig,
     base: reqwest::Url,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
+    breaker: Option<Arc<Breaker>>,
 }
 
 impl fmt::Debug for GxClient {
@@ -205,12 +216,24 @@ impl GxClient {
                 base,
                 http,
                 clock,
+                breaker: None,
             }),
         })
     }
 
+    /// The same client behind `breaker`. Give every client of one
+    /// counterpart the same breaker, so that they open and recover together.
+    pub fn with_breaker(mut self, breaker: Arc<Breaker>) -> Self {
+        Arc::make_mut(&mut self.inner).breaker = Some(breaker);
+        self
+    }
+
     pub fn config(&self) -> &GxConfig {
         &self.inner.config
+    }
+
+    pub fn breaker(&self) -> Option<&Arc<Breaker>> {
+        self.inner.breaker.as_ref()
     }
 
     /// Calls the business endpoint `path` (e.g. `/gx/v1/population/verify`)
@@ -242,6 +265,46 @@ impl GxClient {
     /// plaintext; returns the decrypted plaintext of the `200` answer.
     pub async fn call_raw(&self, path: &str, plaintext: &[u8]) -> Result<Vec<u8>, GxError> {
         let url = self.endpoint(path)?;
+        let Some(breaker) = self.inner.breaker.as_deref() else {
+            return self.send_call(path, &url, plaintext, None).await;
+        };
+        let probe = match breaker.admit() {
+            Admission::Allowed => false,
+            Admission::Probe => true,
+            Admission::Rejected { retry_at } => {
+                tracing::debug!(path, counterpart = breaker.name(), %retry_at, "gx call not sent: circuit breaker open");
+                return Err(GxError::CircuitOpen { retry_at });
+            }
+        };
+        let result = self
+            .send_call(path, &url, plaintext, Some((breaker, probe)))
+            .await;
+        match &result {
+            // A "not found" of a look-up is a normal answer.
+            Ok(_) | Err(GxError::NotFound { .. }) => breaker.record(Outcome::Success),
+            // Nothing was asked of the service.
+            Err(GxError::InvalidInput(_) | GxError::CircuitOpen { .. }) => {}
+            Err(e) if e.counterpart_unavailable() => {
+                let was = breaker.state();
+                breaker.record(Outcome::Unavailable(&e.to_string()));
+                if was != State::Open && breaker.state() == State::Open {
+                    tracing::error!(counterpart = breaker.name(), error = %e, "circuit breaker opened: calls fail at once until the service answers a probe");
+                }
+            }
+            Err(e) => breaker.record(Outcome::Refused(&e.to_string())),
+        }
+        result
+    }
+
+    /// One business request in as many attempts as the policy (and, for the
+    /// probe of a half-open breaker, only one) allows.
+    async fn send_call(
+        &self,
+        path: &str,
+        url: &reqwest::Url,
+        plaintext: &[u8],
+        breaker: Option<(&Breaker, bool)>,
+    ) -> Result<Vec<u8>, GxError> {
         // The request-target exactly as reqwest writes it on the request line.
         let target = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -251,6 +314,12 @@ impl GxClient {
         let body = scheme::seal_envelope(&self.inner.config.credentials, plaintext);
         let cfg = &self.inner.config;
         let deadline = Instant::now() + cfg.call_timeout;
+        // A probe decides quickly whether the service is back; its retries
+        // would keep every other call waiting behind it.
+        let max_attempts = match breaker {
+            Some((_, true)) => 1,
+            _ => cfg.retry.max_attempts,
+        };
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -260,7 +329,7 @@ impl GxClient {
             }
             let limit = remaining.min(cfg.request_timeout);
             let started = Instant::now();
-            let result = self.attempt(&url, &target, &body, limit).await;
+            let result = self.attempt(url, &target, &body, limit).await;
             let outcome = match &result {
                 Ok(_) => "ok",
                 Err(e) if e.is_retryable() => "retryable",
@@ -276,7 +345,13 @@ impl GxClient {
             );
             match result {
                 Ok(plain) => return Ok(plain),
-                Err(e) if e.is_retryable() && attempt < cfg.retry.max_attempts => {
+                Err(e) if e.is_retryable() && attempt < max_attempts => {
+                    if breaker.is_some_and(|(b, _)| b.state() == State::Open) {
+                        // Other calls found the service down meanwhile: stop
+                        // adding load to it.
+                        tracing::warn!(path, attempt, error = %e, "gx call: circuit breaker opened, not retrying");
+                        return Err(e);
+                    }
                     let pause = cfg.retry.backoff(attempt, &mut rand::thread_rng());
                     if Instant::now() + pause >= deadline {
                         tracing::warn!(path, attempt, error = %e, "gx call: no time left to retry");

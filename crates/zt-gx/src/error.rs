@@ -88,6 +88,15 @@ pub enum GxError {
     /// The call could not be made as asked (bad configuration or input).
     #[error("gx: invalid request: {0}")]
     InvalidInput(String),
+
+    /// Not sent: the service was unavailable for several calls in a row and
+    /// its circuit breaker is open (`zt_domain::breaker`). No network request
+    /// was made, so the request was certainly not processed. Retryable once
+    /// the breaker lets a call through again (at `retry_at` at the earliest).
+    #[error("gx: not sent, the service has been unavailable for several calls (circuit breaker open until {retry_at})")]
+    CircuitOpen {
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl GxError {
@@ -103,7 +112,25 @@ impl GxError {
                 | GxError::Unavailable { .. }
                 | GxError::Internal { .. }
                 | GxError::SignatureInvalid { .. }
+                | GxError::CircuitOpen { .. }
         )
+    }
+
+    /// Whether the failure says the service is down rather than that it
+    /// refused: no connection, no answer in time, `500`/`503`, or an
+    /// unsigned `5xx` (the error page of a gateway in front of it). These,
+    /// and only these, count towards opening the circuit breaker; a `4xx`
+    /// is an answer and never opens it.
+    pub fn counterpart_unavailable(&self) -> bool {
+        match self {
+            GxError::Connection(_)
+            | GxError::Timeout
+            | GxError::Unavailable { .. }
+            | GxError::Internal { .. }
+            | GxError::CircuitOpen { .. } => true,
+            GxError::SignatureInvalid { status, .. } => *status >= 500,
+            _ => false,
+        }
     }
 
     /// The platform's error code, when a signed error answer gave one.
@@ -215,6 +242,40 @@ mod tests {
             GxError::Rejected { status: 400, .. }
         ));
         assert!(matches!(map(404, "GX_NOT_FOUND"), GxError::NotFound { .. }));
+    }
+
+    #[test]
+    fn only_a_missing_answer_counts_as_unavailable() {
+        assert!(map(503, "GX_UNAVAILABLE").counterpart_unavailable());
+        assert!(map(500, "GX_INTERNAL").counterpart_unavailable());
+        assert!(GxError::Timeout.counterpart_unavailable());
+        assert!(GxError::Connection("refused".into()).counterpart_unavailable());
+        assert!(GxError::SignatureInvalid {
+            status: 502,
+            claimed_code: None
+        }
+        .counterpart_unavailable());
+        assert!(!GxError::SignatureInvalid {
+            status: 401,
+            claimed_code: Some("GX_APP_UNKNOWN".into())
+        }
+        .counterpart_unavailable());
+        for (status, code) in [
+            (400, "GX_BAD_PARAM"),
+            (401, "GX_BAD_SIGNATURE"),
+            (401, "GX_STALE"),
+            (404, "GX_NOT_FOUND"),
+            (409, "GX_CONFLICT"),
+        ] {
+            assert!(
+                !map(status, code).counterpart_unavailable(),
+                "{status} {code}"
+            );
+        }
+        let open = GxError::CircuitOpen {
+            retry_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert!(open.is_retryable() && !open.outcome_unknown() && open.code().is_none());
     }
 
     #[test]

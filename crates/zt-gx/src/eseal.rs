@@ -96,6 +96,17 @@ impl EsealClient {
         })
     }
 
+    /// The same client behind `breaker`: listing and sealing share it (one
+    /// service), so that neither keeps calling a service the other found
+    /// down. An open breaker refuses a sealing before it is sent
+    /// ([`GxError::CircuitOpen`]), so no signature can have been made.
+    pub fn with_breaker(self, breaker: Arc<zt_domain::breaker::Breaker>) -> Self {
+        Self {
+            safe: self.safe.with_breaker(breaker.clone()),
+            once: self.once.with_breaker(breaker),
+        }
+    }
+
     pub async fn seals(&self) -> Result<Vec<Seal>, GxError> {
         let a: SealsAnswer = self.safe.call(SEALS, &serde_json::json!({})).await?;
         Ok(a.seals)

@@ -106,6 +106,12 @@ impl CasClient {
         Ok(Self { base, http })
     }
 
+    /// The base URL in use (with a trailing `/`), e.g.
+    /// `http://127.0.0.1:18083/cas/`.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
     fn endpoint(&self, path: &str) -> Result<Url, IdentityError> {
         self.base
             .join(path)

@@ -9,6 +9,14 @@
 //! process), and can hand out tokens with chosen [`Defect`]s, mint logout
 //! tokens ([`FakeProvider::mint_logout_token`]) and POST them to a
 //! back-channel logout URI ([`FakeProvider::send_backchannel_logout`]).
+//! [`FakeProvider::set_unavailable`] plays an outage of its back end (503).
+//!
+//! The same server is also a CAS 3.0 server under `/cas/` (identity.md §10)
+//! with the same user: `/cas/login` issues a service ticket at once and
+//! redirects to the service, `/cas/p3/serviceValidate` validates it (60 s,
+//! single use, exact service), `/cas/logout` records the request, and
+//! [`FakeProvider::send_cas_logout`] POSTs a single-logout request to a
+//! service.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -334,6 +342,8 @@ struct FakeState {
     /// `0..=current`.
     current: usize,
     defect: Option<Defect>,
+    /// Server-to-server endpoints answer 503 ([`FakeProvider::set_unavailable`]).
+    unavailable: bool,
     codes: HashMap<String, Grant>,
     access: HashMap<String, (String, Vec<String>)>,
     jwks_requests: usize,
@@ -341,7 +351,20 @@ struct FakeState {
     last_sid: Option<String>,
     last_id_token: Option<String>,
     end_session_requests: Vec<HashMap<String, String>>,
+    /// CAS service tickets not yet validated.
+    cas_tickets: HashMap<String, CasTicket>,
+    last_cas_ticket: Option<String>,
+    cas_validations: usize,
+    cas_logout_requests: Vec<HashMap<String, String>>,
 }
+
+struct CasTicket {
+    service: String,
+    issued_at: i64,
+}
+
+/// How long a CAS service ticket is valid (identity.md §12).
+const CAS_TICKET_TTL_SECS: i64 = 60;
 
 struct Shared {
     issuer: String,
@@ -398,6 +421,7 @@ impl FakeProvider {
                 user: config.user.clone(),
                 current: 0,
                 defect: None,
+                unavailable: false,
                 codes: HashMap::new(),
                 access: HashMap::new(),
                 jwks_requests: 0,
@@ -405,6 +429,10 @@ impl FakeProvider {
                 last_sid: None,
                 last_id_token: None,
                 end_session_requests: Vec::new(),
+                cas_tickets: HashMap::new(),
+                last_cas_ticket: None,
+                cas_validations: 0,
+                cas_logout_requests: Vec::new(),
             }),
             config,
         });
@@ -415,6 +443,10 @@ impl FakeProvider {
             .route("/token", axum::routing::post(token))
             .route("/userinfo", get(userinfo))
             .route("/session/end", get(end_session))
+            .route("/cas/login", get(cas_login))
+            .route("/cas/p3/serviceValidate", get(cas_service_validate))
+            .route("/cas/serviceValidate", get(cas_service_validate))
+            .route("/cas/logout", get(cas_logout))
             .with_state(Arc::clone(&shared));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -464,6 +496,15 @@ impl FakeProvider {
     /// Flaw for the tokens issued from now on (`None`: correct tokens).
     pub fn set_defect(&self, defect: Option<Defect>) {
         self.shared.lock().defect = defect;
+    }
+
+    /// An outage of the platform's back end: from now on (until
+    /// `set_unavailable(false)`) discovery, `/jwks`, `/token`, `/userinfo`
+    /// and the CAS ticket validation answer **503** (the requests are still
+    /// counted). The browser-facing `/authorize` and `/cas/login` keep
+    /// working, so that a test can bring a callback to the platform.
+    pub fn set_unavailable(&self, down: bool) {
+        self.shared.lock().unavailable = down;
     }
 
     /// Signs with the next key of the pool from now on and publishes it next
@@ -522,6 +563,82 @@ impl FakeProvider {
             .split_once('?')
             .map(|(_, q)| q.to_owned())
             .unwrap_or_default()
+    }
+
+    /// The CAS base URL of the fake (`{issuer}/cas`), what the platform's
+    /// `cas_url` is set to.
+    pub fn cas_url(&self) -> String {
+        format!("{}/cas", self.shared.issuer)
+    }
+
+    /// Plays the browser at the CAS login: GETs the login URL
+    /// (`…/cas/login?service=…`), which logs the current user in at once,
+    /// and returns the query of the redirect to the service
+    /// (`ticket=ST-…`). Panics if the fake does not redirect.
+    pub async fn cas_login(&self, login_url: &str) -> String {
+        self.authorize(login_url).await
+    }
+
+    /// Issues a service ticket for the current user and `service`, as a
+    /// login at `/cas/login` would.
+    pub fn issue_cas_ticket(&self, service: &str) -> String {
+        let ticket = format!("ST-{}", random(24));
+        let mut st = self.shared.lock();
+        st.cas_tickets.insert(
+            ticket.clone(),
+            CasTicket {
+                service: service.to_owned(),
+                issued_at: self.shared.now(),
+            },
+        );
+        st.last_cas_ticket = Some(ticket.clone());
+        ticket
+    }
+
+    /// The last service ticket issued.
+    pub fn last_cas_ticket(&self) -> Option<String> {
+        self.shared.lock().last_cas_ticket.clone()
+    }
+
+    /// How often `/cas/p3/serviceValidate` (or `/cas/serviceValidate`) was
+    /// called.
+    pub fn cas_validations(&self) -> usize {
+        self.shared.lock().cas_validations
+    }
+
+    /// The query parameters of every `/cas/logout` request so far.
+    pub fn cas_logout_requests(&self) -> Vec<HashMap<String, String>> {
+        self.shared.lock().cas_logout_requests.clone()
+    }
+
+    /// The SAML `LogoutRequest` a CAS server sends for the session created
+    /// from `ticket` (CAS protocol 3.0 §2.3.3).
+    pub fn cas_logout_request(&self, ticket: &str) -> String {
+        format!(
+            "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+             xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"LR-{}\" Version=\"2.0\" \
+             IssueInstant=\"{}\"><saml:NameID>@NOT_USED@</saml:NameID>\
+             <samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>",
+            random(12),
+            iso_utc(self.shared.now()),
+            xml_escape(ticket)
+        )
+    }
+
+    /// POSTs a CAS single-logout request for `ticket` to `service`
+    /// (`logoutRequest=…`, form-encoded), as a CAS server does; returns the
+    /// HTTP status (0 when the service could not be reached).
+    pub async fn send_cas_logout(&self, service: &str, ticket: &str) -> u16 {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        http.post(service)
+            .form(&[("logoutRequest", self.cas_logout_request(ticket))])
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     }
 
     /// An ID token for the current user as `/token` would issue it (with
@@ -704,7 +821,21 @@ fn random(bytes: usize) -> String {
 
 type Shr = State<Arc<Shared>>;
 
-async fn discovery(State(sh): Shr) -> Json<Value> {
+/// The 503 of an outage ([`FakeProvider::set_unavailable`]).
+fn outage(st: &FakeState) -> Option<Response> {
+    st.unavailable.then(|| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity platform back end unavailable",
+        )
+            .into_response()
+    })
+}
+
+async fn discovery(State(sh): Shr) -> Response {
+    if let Some(down) = outage(&sh.lock()) {
+        return down;
+    }
     let i = &sh.issuer;
     Json(json!({
         "issuer": i,
@@ -722,18 +853,22 @@ async fn discovery(State(sh): Shr) -> Json<Value> {
         "backchannel_logout_session_supported": true,
         "authorization_response_iss_parameter_supported": true,
     }))
+    .into_response()
 }
 
-async fn jwks(State(sh): Shr) -> Json<Value> {
+async fn jwks(State(sh): Shr) -> Response {
     let mut st = sh.lock();
     st.jwks_requests += 1;
+    if let Some(down) = outage(&st) {
+        return down;
+    }
     let pool = key_pool();
     let keys: Vec<Value> = (0..=st.current)
         .map(|i| {
             json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": KIDS[i], "n": pool[i].n, "e": pool[i].e})
         })
         .collect();
-    Json(json!({ "keys": keys }))
+    Json(json!({ "keys": keys })).into_response()
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -855,7 +990,13 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    sh.lock().token_requests += 1;
+    {
+        let mut st = sh.lock();
+        st.token_requests += 1;
+        if let Some(down) = outage(&st) {
+            return down;
+        }
+    }
     if !client_authenticated(&sh, &headers, &form) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -926,6 +1067,9 @@ async fn token(
 
 async fn userinfo(State(sh): Shr, headers: HeaderMap) -> Response {
     let st = sh.lock();
+    if let Some(down) = outage(&st) {
+        return down;
+    }
     let found = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -956,5 +1100,168 @@ async fn end_session(State(sh): Shr, Query(q): Query<HashMap<String, String>>) -
             None => Redirect::to(uri).into_response(),
         },
         None => (StatusCode::OK, "logged out").into_response(),
+    }
+}
+
+// ---- CAS 3.0 ----------------------------------------------------------------
+
+fn xml_escape(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a unix time (the civil calendar, UTC).
+fn iso_utc(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+fn cas_xml(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn cas_failure(code: &str, text: &str) -> Response {
+    cas_xml(format!(
+        "<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\n    \
+         <cas:authenticationFailure code=\"{code}\">{}</cas:authenticationFailure>\n\
+         </cas:serviceResponse>\n",
+        xml_escape(text)
+    ))
+}
+
+fn found(location: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+async fn cas_login(State(sh): Shr, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(service) = q.get("service").filter(|s| s.starts_with("http")) else {
+        return bad_request("CAS login without a service");
+    };
+    let ticket = format!("ST-{}", random(24));
+    {
+        let mut st = sh.lock();
+        st.cas_tickets.insert(
+            ticket.clone(),
+            CasTicket {
+                service: service.clone(),
+                issued_at: sh.now(),
+            },
+        );
+        st.last_cas_ticket = Some(ticket.clone());
+    }
+    let sep = if service.contains('?') { '&' } else { '?' };
+    found(&format!("{service}{sep}ticket={ticket}"))
+}
+
+async fn cas_service_validate(
+    State(sh): Shr,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let now = sh.now();
+    let mut st = sh.lock();
+    st.cas_validations += 1;
+    if let Some(down) = outage(&st) {
+        return down;
+    }
+    let (Some(service), Some(ticket)) = (q.get("service"), q.get("ticket")) else {
+        return cas_failure(
+            "INVALID_REQUEST",
+            "'service' and 'ticket' parameters are both required",
+        );
+    };
+    // One attempt per ticket, successful or not.
+    let Some(issued) = st.cas_tickets.remove(ticket) else {
+        return cas_failure(
+            "INVALID_TICKET",
+            &format!("Ticket '{ticket}' not recognized"),
+        );
+    };
+    if now - issued.issued_at > CAS_TICKET_TTL_SECS {
+        return cas_failure(
+            "INVALID_TICKET",
+            &format!("Ticket '{ticket}' not recognized"),
+        );
+    }
+    if issued.service != *service {
+        return cas_failure(
+            "INVALID_SERVICE",
+            &format!(
+                "Ticket '{ticket}' does not match supplied service. The original service was '{}' \
+                 and the supplied service was '{service}'.",
+                issued.service
+            ),
+        );
+    }
+    let claims = st.user.claims(&["openid", "profile", "phone", "gov"]);
+    let mut attrs = format!(
+        "            <cas:authenticationDate>{}</cas:authenticationDate>\n            \
+         <cas:longTermAuthenticationRequestTokenUsed>false</cas:longTermAuthenticationRequestTokenUsed>\n            \
+         <cas:isFromNewLogin>true</cas:isFromNewLogin>\n",
+        iso_utc(issued.issued_at)
+    );
+    for (k, v) in &claims {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        attrs.push_str(&format!(
+            "            <cas:{k}>{}</cas:{k}>\n",
+            xml_escape(&v)
+        ));
+    }
+    let user = st
+        .user
+        .preferred_username
+        .clone()
+        .unwrap_or_else(|| st.user.sub.clone());
+    cas_xml(format!(
+        "<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\n    \
+         <cas:authenticationSuccess>\n        <cas:user>{}</cas:user>\n        \
+         <cas:attributes>\n{attrs}        </cas:attributes>\n    \
+         </cas:authenticationSuccess>\n</cas:serviceResponse>\n",
+        xml_escape(&user)
+    ))
+}
+
+async fn cas_logout(State(sh): Shr, Query(q): Query<HashMap<String, String>>) -> Response {
+    sh.lock().cas_logout_requests.push(q.clone());
+    match q.get("service") {
+        Some(service) => found(service),
+        None => (StatusCode::OK, "logged out of CAS").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod cas_tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(1_795_528_857), "2026-11-24T14:00:57Z");
+        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

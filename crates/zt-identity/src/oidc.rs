@@ -656,13 +656,35 @@ impl OidcClient {
     /// `sub`. Replays of `jti` are for the caller to refuse.
     pub async fn validate_logout_token(&self, jwt: &str) -> Result<LogoutEvent, IdentityError> {
         let (header, payload) = self.verify_jws(jwt).await?;
+        self.logout_event(&header, &payload)
+    }
+
+    /// [`OidcClient::validate_logout_token`] against the keys already
+    /// fetched, without any request to the provider (a key that is not
+    /// cached is [`IdentityError::UnknownKey`]). For a caller that fetches
+    /// them itself first, through its circuit breaker
+    /// ([`OidcClient::refresh_keys_for`]).
+    pub fn validate_logout_token_with_cached_keys(
+        &self,
+        jwt: &str,
+    ) -> Result<LogoutEvent, IdentityError> {
+        let header = jose::read_header(jwt, &self.inner.algs)?;
+        let payload = self.current_keys().verify(jwt, &header)?;
+        self.logout_event(&header, &payload)
+    }
+
+    fn logout_event(
+        &self,
+        header: &JwsHeader,
+        payload: &Map<String, Value>,
+    ) -> Result<LogoutEvent, IdentityError> {
         if !header.typ.as_deref().is_some_and(is_logout_typ) {
             return Err(IdentityError::WrongTokenType {
                 expected: "logout+jwt",
             });
         }
         let now = self.inner.clock.unix_now();
-        let times = self.check_common(&payload, now)?;
+        let times = self.check_common(payload, now)?;
         let cfg = &self.inner.config;
         match times.exp {
             Some(exp) if now > exp + cfg.leeway_secs => return Err(IdentityError::TokenExpired),
@@ -749,12 +771,58 @@ impl OidcClient {
                 keys = fresh;
             }
         } else if self.is_stale(now) {
-            if let Some(fresh) = self.refresh_keys(now, None).await? {
+            // A failure keeps the cached keys (refresh_keys logs it).
+            if let Ok(Some(fresh)) = self.refresh_keys(now, None).await {
                 keys = fresh;
             }
         }
         let payload = keys.verify(jwt, &header)?;
         Ok((header, payload))
+    }
+
+    /// Whether validating `jwt` would fetch the provider's JWKS first: its
+    /// key is not in the cached set and an unknown-key refresh is allowed
+    /// (once per `jwks_refresh_min_interval_secs`), or the cached set is
+    /// older than `jwks_max_age_secs`. False for a token whose header does
+    /// not even parse (its validation fails without a request).
+    ///
+    /// With [`OidcClient::refresh_keys_for`] and
+    /// [`OidcClient::validate_logout_token_with_cached_keys`], for a caller
+    /// that sends the requests to the provider through a circuit breaker:
+    /// only the fetch goes through it, and a token whose key is cached is
+    /// validated even while the provider is down.
+    pub fn needs_keys_for(&self, jwt: &str) -> bool {
+        let Ok(header) = jose::read_header(jwt, &self.inner.algs) else {
+            return false;
+        };
+        let now = self.inner.clock.unix_now();
+        if self.current_keys().has_key_for(&header) {
+            return self.is_stale(now);
+        }
+        match self.inner.refresh.try_lock() {
+            Ok(st) => st
+                .last_unknown_kid_refresh
+                .is_none_or(|t| now - t >= self.inner.config.jwks_refresh_min_interval_secs),
+            // Another task is fetching right now.
+            Err(_) => true,
+        }
+    }
+
+    /// Fetches the JWKS when [`OidcClient::needs_keys_for`] says so, so that
+    /// validating `jwt` right after makes no request. Fails with the fetch's
+    /// error (e.g. [`IdentityError::ProviderUnavailable`]); after a failed
+    /// refresh of a set that is only old, validation still uses the old set.
+    pub async fn refresh_keys_for(&self, jwt: &str) -> Result<(), IdentityError> {
+        let Ok(header) = jose::read_header(jwt, &self.inner.algs) else {
+            return Ok(());
+        };
+        let now = self.inner.clock.unix_now();
+        if !self.current_keys().has_key_for(&header) {
+            self.refresh_keys(now, Some(&header)).await?;
+        } else if self.is_stale(now) {
+            self.refresh_keys(now, None).await?;
+        }
+        Ok(())
     }
 
     fn current_keys(&self) -> Arc<KeySet> {
@@ -771,7 +839,7 @@ impl OidcClient {
 
     /// Fetches the JWKS again: for a token whose key is unknown (at most
     /// once per `jwks_refresh_min_interval_secs`), or because the cached
-    /// set is old (then a failure keeps the old set).
+    /// set is old (then a failure keeps the old set, and is returned).
     async fn refresh_keys(
         &self,
         now: i64,
@@ -826,7 +894,7 @@ impl OidcClient {
                     now - cfg.jwks_max_age_secs + cfg.jwks_refresh_min_interval_secs,
                     Ordering::SeqCst,
                 );
-                Ok(None)
+                Err(e)
             }
         }
     }

@@ -209,6 +209,70 @@ async fn unknown_kid_refreshes_the_jwks_once() {
 }
 
 #[tokio::test]
+async fn the_key_fetch_can_be_made_on_its_own_for_a_circuit_breaker() {
+    let s = setup().await;
+    let spec = LogoutTokenSpec::session("U10000001", "sid-1");
+    let cached = s.idp.mint_logout_token(&spec);
+    assert!(!s.client.needs_keys_for(&cached), "its key is cached");
+    assert!(!s.client.needs_keys_for("not-a-jwt"));
+
+    // A token under a new key while the provider's back end is down: the
+    // fetch fails as unavailable, and is not tried again at once.
+    s.idp.rotate_key();
+    let rotated = s.idp.mint_logout_token(&spec);
+    assert!(s.client.needs_keys_for(&rotated));
+    s.idp.set_unavailable(true);
+    let e = s.client.refresh_keys_for(&rotated).await.unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    assert_eq!(s.idp.jwks_requests(), 2);
+    assert!(!s.client.needs_keys_for(&rotated), "rate-limited");
+    assert_eq!(
+        s.client
+            .validate_logout_token_with_cached_keys(&rotated)
+            .unwrap_err(),
+        IdentityError::UnknownKey
+    );
+    assert_eq!(
+        s.client.validate_logout_token(&rotated).await.unwrap_err(),
+        IdentityError::UnknownKey
+    );
+    assert_eq!(s.idp.jwks_requests(), 2, "validation made no request");
+    // A token whose key is cached is validated all the same.
+    assert!(s.client.validate_logout_token(&cached).await.is_ok());
+    // Logins fail as unavailable too (the token endpoint answers 503).
+    assert!(login(&s).await.unwrap_err().is_transient());
+
+    // Back: one fetch, then validation without a request.
+    s.idp.set_unavailable(false);
+    s.clock.advance(31);
+    assert!(s.client.needs_keys_for(&rotated));
+    s.client.refresh_keys_for(&rotated).await.unwrap();
+    assert_eq!(s.idp.jwks_requests(), 3);
+    assert!(!s.client.needs_keys_for(&rotated));
+    assert!(s
+        .client
+        .validate_logout_token_with_cached_keys(&rotated)
+        .is_ok());
+    assert!(s.client.validate_logout_token(&rotated).await.is_ok());
+    assert_eq!(s.idp.jwks_requests(), 3);
+
+    // An old set: its failed refresh is reported, and the old keys still
+    // verify.
+    s.clock.advance(24 * 3600 + 1);
+    let old = s.idp.mint_logout_token(&spec);
+    assert!(s.client.needs_keys_for(&old));
+    s.idp.set_unavailable(true);
+    assert!(s.client.refresh_keys_for(&old).await.is_err());
+    assert!(!s.client.needs_keys_for(&old), "again after the interval");
+    assert!(s
+        .client
+        .validate_logout_token_with_cached_keys(&old)
+        .is_ok());
+    assert!(s.client.validate_logout_token(&old).await.is_ok());
+    assert_eq!(s.idp.jwks_requests(), 4);
+}
+
+#[tokio::test]
 async fn leeway_and_jwks_age() {
     let s = setup().await;
     let t = s.idp.mint_id_token(Some("n1"), None);

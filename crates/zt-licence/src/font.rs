@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
-use pdf_writer::{Filter, Finish, Name, Pdf, Rect, Ref, Str};
+use pdf_writer::{Chunk, Filter, Finish, Name, Rect, Ref, Str};
 use sha2::{Digest, Sha256};
 use subsetter::GlyphRemapper;
 use ttf_parser::{Face, GlyphId};
@@ -88,12 +88,12 @@ impl FontUse {
         bytes
     }
 
-    /// Writes the Type0 font `type0` and its descendant objects (ids from `next`) into `pdf`, with
-    /// exactly the glyphs encoded so far.
-    /// Returns the SHA-256 of the subset font program (part of the document id).
+    /// Writes the Type0 font `type0` and its descendant objects (ids from `next`) into `pdf` (a
+    /// whole document, or the chunk of an incremental update), with exactly the glyphs encoded
+    /// so far. Returns the SHA-256 of the subset font program (part of the document id).
     pub(crate) fn write(
         &self,
-        pdf: &mut Pdf,
+        pdf: &mut Chunk,
         type0: Ref,
         next: &mut impl FnMut() -> Ref,
     ) -> Result<[u8; 32], FontError> {

@@ -149,6 +149,14 @@ impl<'a> Parser<'a> {
         self.data[start..self.pos].to_vec()
     }
 
+    /// Skips whitespace and reads a bare keyword such as `obj`, `stream`, `xref`, `trailer`
+    /// (empty if a delimiter or the end of the data comes first).
+    #[cfg(feature = "local-seal")]
+    pub(crate) fn keyword(&mut self) -> Vec<u8> {
+        self.skip_ws();
+        self.word()
+    }
+
     pub(crate) fn dict(&mut self, depth: usize) -> PResult<Dict> {
         if !self.starts_with(b"<<") {
             return Err(format!("expected a dictionary at offset {}", self.pos));

@@ -24,7 +24,7 @@ struct AdminPage {
     /// The audit administrator's section: a link to the audit page.
     show_audit: bool,
     /// (code, name, region, parent code)
-    depts: Vec<(String, String, String, String)>,
+    depts: Vec<(String, String, String, String, String)>,
     items: Vec<ItemSummary>,
     years: Vec<i32>,
     users: Vec<UserView>,
@@ -56,6 +56,9 @@ pub async fn dashboard(State(app): State<App>, PageUser(p): PageUser) -> Respons
         let depts = zt_app::catalogue::departments(&app)
             .await
             .unwrap_or_default();
+        let seals = zt_app::licence::department_seals(&app)
+            .await
+            .unwrap_or_default();
         page.depts = depts
             .iter()
             .map(|d| {
@@ -69,6 +72,7 @@ pub async fn dashboard(State(app): State<App>, PageUser(p): PageUser) -> Respons
                     d.name.clone(),
                     d.region_code.clone(),
                     parent,
+                    seals.get(&d.id).cloned().unwrap_or_default(),
                 )
             })
             .collect();
@@ -117,6 +121,29 @@ pub struct DeptForm {
     region_code: String,
     #[serde(default)]
     parent: String,
+}
+
+#[derive(Deserialize)]
+pub struct SealForm {
+    csrf_token: String,
+    code: String,
+    seal_code: String,
+}
+
+/// Sets the seal a department's licences are sealed with.
+pub async fn set_department_seal(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    PageUser(p): PageUser,
+    Form(f): Form<SealForm>,
+) -> Response {
+    if let Some(r) = check_csrf(&p, &f.csrf_token) {
+        return r;
+    }
+    match zt_app::licence::set_department_seal(&app, &p, &addr, f.code.trim(), &f.seal_code).await {
+        Ok(()) => Redirect::to("/admin").into_response(),
+        Err(e) => app_error(e, "/admin"),
+    }
 }
 
 pub async fn create_department(

@@ -23,6 +23,8 @@ pub struct Layout {
     pub css: &'static str,
     pub js: &'static str,
     pub error: Option<String>,
+    /// The error's stable code (`data-code` of the alert), empty without one.
+    pub error_code: &'static str,
     pub notice: Option<String>,
     pub request_id: String,
 }
@@ -40,6 +42,7 @@ impl Layout {
             css: assets::css_url(),
             js: assets::js_url(),
             error: None,
+            error_code: "",
             notice: None,
             request_id: String::new(),
         }
@@ -47,6 +50,7 @@ impl Layout {
 
     pub fn with_error(mut self, e: &AppError) -> Self {
         self.error = Some(e.message());
+        self.error_code = e.code();
         self.request_id = zt_web::middleware::current_request_id();
         self
     }

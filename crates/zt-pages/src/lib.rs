@@ -6,11 +6,13 @@ mod account;
 mod admin;
 mod assets;
 mod audit;
+mod integrations;
 mod layout;
 mod portal;
 mod privacy;
 mod second_factor;
 mod session;
+mod verify;
 mod workbench;
 
 use axum::http::{StatusCode, Uri};
@@ -41,6 +43,16 @@ pub fn routes() -> Router<App> {
         .route("/my/messages", get(portal::messages))
         .route("/my/messages/read", post(portal::messages_read))
         .route("/cases/{case_no}/materials/{id}", get(portal::download))
+        .route("/cases/{case_no}/licence.pdf", get(verify::download))
+        .route("/verify", get(verify::lookup))
+        .route(
+            "/verify/{licence_no}",
+            get(verify::show)
+                .post(verify::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    zt_web::api::UPLOAD_BODY_LIMIT,
+                )),
+        )
         .route(
             "/cases/{case_no}/materials/{id}/preview",
             get(portal::preview),
@@ -52,6 +64,11 @@ pub fn routes() -> Router<App> {
         .route(
             "/auth/oidc/backchannel-logout",
             post(session::oidc_backchannel_logout),
+        )
+        .route("/auth/cas/login", get(session::cas_login))
+        .route(
+            "/auth/cas/callback",
+            get(session::cas_callback).post(session::cas_single_logout),
         )
         .route(
             "/login/second-factor",
@@ -96,9 +113,11 @@ pub fn routes() -> Router<App> {
         )
         .route("/admin", get(admin::dashboard))
         .route("/admin/audit", get(audit::show))
+        .route("/admin/integrations", get(integrations::show))
         .route("/admin/audit/export", get(audit::export))
         .route("/admin/calendar", post(admin::import_calendar))
         .route("/admin/departments", post(admin::create_department))
+        .route("/admin/departments/seal", post(admin::set_department_seal))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/password", post(admin::reset_password))
         .route("/admin/items/{code}", get(admin::item))

@@ -18,8 +18,9 @@ struct LoginPage {
     next: String,
     username: String,
     demo: bool,
-    /// Login through the unified identity platform is configured.
-    oidc: bool,
+    /// "统一身份认证登录": the login route of the configured protocol
+    /// (`/auth/oidc/login` or `/auth/cas/login`), none when not configured.
+    sso_login: Option<&'static str>,
     demo_accounts: Vec<(&'static str, &'static str)>,
 }
 
@@ -55,13 +56,25 @@ fn notice_text(done: Option<&str>) -> Option<String> {
     }
 }
 
+/// Where "统一身份认证登录" leads: the protocol configured
+/// (`identity_protocol`), none without a platform.
+fn sso_login_route(app: &App) -> Option<&'static str> {
+    if app.cas.is_some() {
+        Some("/auth/cas/login")
+    } else if app.oidc.is_some() {
+        Some("/auth/oidc/login")
+    } else {
+        None
+    }
+}
+
 fn page(app: &App, next: &str, username: &str) -> LoginPage {
     LoginPage {
         l: Layout::new("登录", None),
         next: next.to_string(),
         username: username.to_string(),
         demo: app.settings.demo,
-        oidc: app.oidc.is_some(),
+        sso_login: sso_login_route(app),
         demo_accounts: DEMO_ACCOUNTS.to_vec(),
     }
 }
@@ -132,10 +145,76 @@ fn login_error(app: &App, e: &zt_app::AppError) -> Response {
     (status, render(&pg)).into_response()
 }
 
+/// A refused login through the platform: the login page with the reason.
+/// `zt_app::sso` audited the refusal already (as a failed login), so a 403
+/// is not recorded a second time as `permission_denied`.
+fn sso_refused(app: &App, e: &zt_app::AppError) -> Response {
+    let mut resp = login_error(app, e);
+    resp.extensions_mut().insert(zt_web::denials::DenialAudited);
+    resp
+}
+
+/// The cookie that ties a login through the platform to the browser that
+/// began it (login CSRF): set by `/auth/*/login`, required and cleared by
+/// the callback.
+const SSO_BROWSER_COOKIE: &str = "zt_sso_browser";
+
+/// The binding cookie (`max_age` 0: cleared).
+fn sso_browser_cookie(app: &App, value: &str, max_age: i64) -> String {
+    let secure = if app.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{SSO_BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    )
+}
+
+fn sso_browser_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    axum_extra::extract::CookieJar::from_headers(headers)
+        .get(SSO_BROWSER_COOKIE)
+        .map(|c| c.value().to_string())
+}
+
+fn add_cookie(resp: &mut Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// To the platform's login, with the browser's binding cookie.
+fn to_platform(app: &App, begun: &zt_app::sso::Begun) -> Response {
+    let mut resp = Redirect::to(&begun.url).into_response();
+    let max_age = zt_app::sso::BROWSER_COOKIE_MAX_AGE_SECS;
+    add_cookie(&mut resp, &sso_browser_cookie(app, &begun.browser, max_age));
+    resp
+}
+
+/// The answer of a callback: signed in, or the login page with the reason.
+/// The binding cookie is cleared once it has been used (kept when the
+/// callback was for no login of this browser's).
+fn callback_answer(
+    app: &App,
+    r: Result<(zt_app::Principal, String), zt_app::AppError>,
+) -> Response {
+    let (mut resp, used) = match r {
+        Ok((p, token)) => (signed_in(app, &p, &token, ""), true),
+        Err(e) => (
+            sso_refused(app, &e),
+            !zt_app::sso::leaves_login_in_flight(&e),
+        ),
+    };
+    if used {
+        add_cookie(&mut resp, &sso_browser_cookie(app, "", 0));
+    }
+    resp
+}
+
 /// `GET /auth/oidc/login`: to the unified identity platform.
 pub async fn oidc_login(State(app): State<App>) -> Response {
     match zt_app::sso::begin(&app).await {
-        Ok((url, _)) => Redirect::to(&url).into_response(),
+        Ok(begun) => to_platform(&app, &begun),
         Err(e) => login_error(&app, &e),
     }
 }
@@ -148,10 +227,49 @@ pub async fn oidc_callback(
     uri: axum::http::Uri,
 ) -> Response {
     let previous = zt_web::extract::session_token(&headers);
+    let browser = sso_browser_of(&headers);
     let query = uri.query().unwrap_or("");
-    match zt_app::sso::finish(&app, query, &addr, previous.as_deref()).await {
-        Ok((p, token)) => signed_in(&app, &p, &token, ""),
+    let r = zt_app::sso::finish(&app, query, browser.as_deref(), &addr, previous.as_deref()).await;
+    callback_answer(&app, r)
+}
+
+/// `GET /auth/cas/login`: to the identity platform's CAS login.
+pub async fn cas_login(State(app): State<App>) -> Response {
+    match zt_app::sso::cas::begin(&app).await {
+        Ok(begun) => to_platform(&app, &begun),
         Err(e) => login_error(&app, &e),
+    }
+}
+
+/// `GET /auth/cas/callback?ticket=ST-…`: back from the CAS login; opens the
+/// session.
+pub async fn cas_callback(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let previous = zt_web::extract::session_token(&headers);
+    let browser = sso_browser_of(&headers);
+    let query = uri.query().unwrap_or("");
+    let r =
+        zt_app::sso::cas::finish(&app, query, browser.as_deref(), &addr, previous.as_deref()).await;
+    callback_answer(&app, r)
+}
+
+/// `POST /auth/cas/callback` (`logoutRequest=…`): the CAS server's single
+/// logout (server to server, no session, no CSRF token). 200 when handled
+/// (also when no session was left to end), 400 for a body that is no
+/// logout request.
+pub async fn cas_single_logout(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    body: axum::body::Bytes,
+) -> Response {
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    match zt_app::sso::cas::single_logout(&app, &body, &addr).await {
+        Ok(_) => (axum::http::StatusCode::OK, no_store).into_response(),
+        Err(e) => (zt_web::error::status_of(e.kind()), no_store).into_response(),
     }
 }
 
@@ -193,10 +311,17 @@ pub async fn logout(
     if let Some(r) = check_csrf(&p, &f.csrf_token) {
         return r;
     }
-    if let Err(e) = zt_app::auth::logout(&app, &p, &addr).await {
-        tracing::warn!(error = %e, "logout failed");
-    }
-    let mut resp = Redirect::to("/").into_response();
+    // A session opened through the identity platform is ended there too
+    // (RP-initiated logout): the browser goes on to the platform, which
+    // sends it back to our home page.
+    let to = match zt_app::sso::logout(&app, &p, &addr).await {
+        Ok(to) => to,
+        Err(e) => {
+            tracing::warn!(error = %e, "logout failed");
+            None
+        }
+    };
+    let mut resp = Redirect::to(to.as_deref().unwrap_or("/")).into_response();
     if let Ok(v) = HeaderValue::from_str(&zt_web::api::session::clear_cookie(&app)) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }

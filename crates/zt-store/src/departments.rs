@@ -79,3 +79,37 @@ pub async fn by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<DeptRow>>
             .await?,
     )
 }
+
+/// The seal a department's licences are sealed with (`None`: not set).
+pub async fn seal_code(conn: &mut AnyConnection, id: i64) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT seal_code FROM departments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.and_then(|(c,)| c).filter(|c| !c.is_empty()))
+}
+
+pub async fn set_seal_code(
+    conn: &mut AnyConnection,
+    id: i64,
+    seal_code: Option<&str>,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("UPDATE departments SET seal_code = $1 WHERE id = $2")
+            .bind(seal_code)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Every department's seal: `(id, seal_code)`.
+pub async fn seal_codes(conn: &mut AnyConnection) -> Result<Vec<(i64, Option<String>)>> {
+    Ok(
+        sqlx::query_as("SELECT id, seal_code FROM departments ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod identity;
 pub mod items;
+pub mod licences;
 pub mod notifications;
 pub mod outbox;
 pub mod privacy;

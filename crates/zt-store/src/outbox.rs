@@ -230,3 +230,111 @@ pub async fn depth(conn: &mut AnyConnection, counterpart: &str) -> Result<Depth>
     d.oldest_pending_at = oldest;
     Ok(d)
 }
+
+/// Marks every message of an aggregate delivered (the licence it seals was
+/// issued).
+pub async fn mark_delivered_aggregate(
+    conn: &mut AnyConnection,
+    counterpart: &str,
+    aggregate: &str,
+    receipt: &str,
+    now: &str,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET status = 'delivered', receipt = $1, delivered_at = $2, attempts = attempts + 1, \
+         last_error = NULL WHERE counterpart = $3 AND aggregate = $4 AND status <> 'delivered'",
+    )
+    .bind(receipt)
+    .bind(now)
+    .bind(counterpart)
+    .bind(aggregate)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// The status and last error of an aggregate's first undelivered message,
+/// if any.
+pub async fn undelivered(
+    conn: &mut AnyConnection,
+    counterpart: &str,
+    aggregate: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT status, last_error FROM outbox WHERE counterpart = $1 AND aggregate = $2 AND status <> 'delivered' \
+         ORDER BY seq LIMIT 1",
+    )
+    .bind(counterpart)
+    .bind(aggregate)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Makes every pending message of a counterpart due now (the cause of their
+/// wait was just corrected).
+pub async fn release_waiting(
+    conn: &mut AnyConnection,
+    counterpart: &str,
+    now: &str,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1 WHERE counterpart = $2 AND status = 'pending' AND next_attempt_at > $1",
+    )
+    .bind(now)
+    .bind(counterpart)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// What still waits at a counterpart: the part of [`Depth`] a probe needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    pub pending: i64,
+    pub failed: i64,
+    /// Creation time of the oldest message not yet delivered.
+    pub oldest_pending_at: Option<String>,
+}
+
+/// The pending and failed messages of a counterpart. Cheap enough for every
+/// `/readyz` and `/metrics` probe: it reads only the `(counterpart, status)`
+/// ranges of the `outbox_due` index, never the delivered rows, which grow
+/// without bound.
+pub async fn backlog(conn: &mut AnyConnection, counterpart: &str) -> Result<Backlog> {
+    let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT status, COUNT(*), MIN(created_at) FROM outbox \
+         WHERE counterpart = $1 AND status IN ('pending', 'failed') GROUP BY status",
+    )
+    .bind(counterpart)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut b = Backlog::default();
+    for (status, n, oldest) in rows {
+        match status.as_str() {
+            "pending" => b.pending = n,
+            "failed" => b.failed = n,
+            _ => continue,
+        }
+        if oldest.is_some() && (b.oldest_pending_at.is_none() || oldest < b.oldest_pending_at) {
+            b.oldest_pending_at = oldest;
+        }
+    }
+    Ok(b)
+}
+
+/// The counterparts that have messages in the table, in name order. A loose
+/// index scan (one index probe per counterpart, on SQLite and PostgreSQL
+/// alike) rather than `SELECT DISTINCT`, which would read every row.
+pub async fn counterparts(conn: &mut AnyConnection) -> Result<Vec<String>> {
+    let rows: Vec<(Option<String>,)> = sqlx::query_as(
+        "WITH RECURSIVE c(name) AS ( \
+           SELECT MIN(counterpart) FROM outbox \
+           UNION ALL \
+           SELECT (SELECT MIN(o.counterpart) FROM outbox o WHERE o.counterpart > c.name) \
+           FROM c WHERE c.name IS NOT NULL \
+         ) SELECT name FROM c WHERE name IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().filter_map(|(n,)| n).collect())
+}

@@ -19,12 +19,21 @@ pub struct SessionRow {
     pub idp_sid: Option<String>,
     /// The identity platform's subject (`sub`) when opened through it.
     pub idp_sub: Option<String>,
+    /// The OpenID Connect ID token of the login (sealed by the caller): the
+    /// `id_token_hint` of RP-initiated logout.
+    pub idp_id_token: Option<String>,
+    /// SM3 (hex) of the CAS service ticket the session was created from.
+    pub cas_ticket_sm3: Option<String>,
 }
+
+const COLUMNS: &str =
+    "id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, \
+                       second_factor_at, idp_sid, idp_sub, idp_id_token, cas_ticket_sm3";
 
 pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO sessions (id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub, idp_id_token, cas_ticket_sm3) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&s.id)
     .bind(s.user_id)
@@ -36,26 +45,27 @@ pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> Result<()> {
     .bind(&s.second_factor_at)
     .bind(&s.idp_sid)
     .bind(&s.idp_sub)
+    .bind(&s.idp_id_token)
+    .bind(&s.cas_ticket_sm3)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<SessionRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub FROM sessions WHERE id = $1",
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
     )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?)
 }
 
 /// A user's sessions, newest first.
 pub async fn for_user(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<SessionRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, user_id, csrf_token, client_addr, created_at, last_seen_at, expires_at, second_factor_at, idp_sid, idp_sub FROM sessions \
-         WHERE user_id = $1 ORDER BY created_at DESC",
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at DESC"
+    ))
     .bind(user_id)
     .fetch_all(&mut *conn)
     .await?)
@@ -120,6 +130,21 @@ pub async fn delete_by_idp_sub(conn: &mut AnyConnection, sub: &str) -> Result<u6
         .execute(&mut *conn)
         .await?
         .rows_affected())
+}
+
+/// Ends the sessions created from a CAS service ticket (by its SM3); returns
+/// the users whose sessions ended.
+pub async fn delete_by_cas_ticket(conn: &mut AnyConnection, ticket_sm3: &str) -> Result<Vec<i64>> {
+    let users: Vec<(i64,)> =
+        sqlx::query_as("SELECT DISTINCT user_id FROM sessions WHERE cas_ticket_sm3 = $1")
+            .bind(ticket_sm3)
+            .fetch_all(&mut *conn)
+            .await?;
+    sqlx::query("DELETE FROM sessions WHERE cas_ticket_sm3 = $1")
+        .bind(ticket_sm3)
+        .execute(&mut *conn)
+        .await?;
+    Ok(users.into_iter().map(|r| r.0).collect())
 }
 
 /// The users whose sessions carry the identity platform's `sid` or `sub`.

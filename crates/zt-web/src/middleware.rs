@@ -65,6 +65,28 @@ async fn request_id(req: Request, next: Next) -> Response<Body> {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
+/// [`CSP`], with the identity platform's logout origin allowed in
+/// `form-action`: `POST /logout` of a session opened through the platform
+/// is redirected there (RP-initiated logout), and Chromium checks the
+/// redirects of a form submission against `form-action`.
+fn csp(app: &App) -> HeaderValue {
+    let extra: Vec<String> = zt_app::sso::logout_origins(app)
+        .into_iter()
+        .filter(|o| {
+            o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:/[]".contains(&b))
+        })
+        .collect();
+    if extra.is_empty() {
+        return HeaderValue::from_static(CSP);
+    }
+    let with = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", extra.join(" ")),
+    );
+    HeaderValue::from_str(&with).unwrap_or(HeaderValue::from_static(CSP))
+}
+
 /// HSTS for a year, subdomains included; sent only when the platform is
 /// reached over TLS (`Settings::hsts`).
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -77,7 +99,9 @@ async fn security_headers(State(app): State<App>, req: Request, next: Next) -> R
     let set = |h: &mut axum::http::HeaderMap, k: HeaderName, v: &'static str| {
         h.entry(k).or_insert(HeaderValue::from_static(v));
     };
-    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp(&app));
+    }
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "same-origin");

@@ -26,10 +26,12 @@ use crate::api;
         api::admin::create_item, api::admin::publish_version, api::admin::versions, api::admin::set_item_status,
         api::admin::import_calendar, api::admin::calendar_years,
         api::audit::search, api::audit::export, api::audit::verify,
+        api::licences::of_case, api::licences::document, api::licences::verification,
+        api::licences::check_file, api::licences::set_seal,
     ),
     tags((name = "session"), (name = "catalogue"), (name = "cases"), (name = "calendar"), (name = "notifications"),
          (name = "ratings"), (name = "admin"), (name = "audit"), (name = "ops"),
-         (name = "privacy"))
+         (name = "privacy"), (name = "licences"))
 )]
 pub struct ApiDoc;
 

@@ -73,15 +73,15 @@ pub fn test_items() -> Vec<(&'static str, Value)> {
             "steps": steps
         })
     };
+    // TEST-TWO issues a licence when completed.
+    let mut two = base(
+        json!([{"key": "review", "name": "审查", "roles": ["reviewer"], "mode": "any"},
+                          {"key": "decide", "name": "决定", "roles": ["approver"], "mode": "any"}]),
+        3,
+    );
+    two["licence"] = json!({"name": "测试经营许可证", "validity_years": 5, "print_fields": ["applicant_name", "scale"]});
     vec![
-        (
-            "TEST-TWO",
-            base(
-                json!([{"key": "review", "name": "审查", "roles": ["reviewer"], "mode": "any"},
-                                  {"key": "decide", "name": "决定", "roles": ["approver"], "mode": "any"}]),
-                3,
-            ),
-        ),
+        ("TEST-TWO", two),
         (
             "TEST-ALL",
             base(
@@ -303,6 +303,17 @@ impl TestApp {
     /// [`TestApp::spawn`] with the configuration changed first (a setting
     /// under test), e.g. `spawn_with(b, |c| c.lockout_threshold = 3)`.
     pub async fn spawn_with(backend: Backend, change: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        Self::spawn_at(backend, "127.0.0.1:0", change).await
+    }
+
+    /// [`TestApp::spawn_with`], listening on `listen`: for a test whose
+    /// address a third party must know beforehand (the identity sandbox's
+    /// registered redirect URIs).
+    pub async fn spawn_at(
+        backend: Backend,
+        listen: &str,
+        change: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
         let id = unique_id();
         let data_dir = scratch().join(format!("t-{id}"));
         let (url, pg_db) = match backend {
@@ -321,7 +332,7 @@ impl TestApp {
                 (pg_url(&name), Some(name))
             }
         };
-        Some(Self::boot_with(backend, url, data_dir, pg_db, change).await)
+        Some(Self::boot_at(backend, url, data_dir, pg_db, listen, change).await)
     }
 
     /// The configuration the tests run the application with.
@@ -357,6 +368,18 @@ impl TestApp {
         pg_db: Option<String>,
         change: impl FnOnce(&mut Config),
     ) -> TestApp {
+        Self::boot_at(backend, url, data_dir, pg_db, "127.0.0.1:0", change).await
+    }
+
+    /// [`TestApp::boot_with`], listening on `listen`.
+    pub async fn boot_at(
+        backend: Backend,
+        url: String,
+        data_dir: PathBuf,
+        pg_db: Option<String>,
+        listen: &str,
+        change: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut cfg = Self::config_for(&url, &data_dir);
         change(&mut cfg);
         let db = zhengtong::bootstrap::connect(&cfg).await.expect("connect");
@@ -364,9 +387,9 @@ impl TestApp {
         let app = zhengtong::bootstrap::build_app(&cfg, db, clock.clone(), false)
             .await
             .expect("app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .expect("bind");
+            .unwrap_or_else(|e| panic!("cannot listen on {listen}: {e}"));
         let addr = listener.local_addr().expect("addr");
         let router = zhengtong::server::router(app.clone());
         let server = tokio::spawn(async move {

@@ -316,6 +316,34 @@ pub const MATRIX: &[Rule] = &[
     },
     Rule {
         method: "GET",
+        path: "/api/v1/cases/{case_no}/licence",
+        own: CASE_OWN_READ,
+        other: CASE_OTHER,
+        note: "办件的电子证照（状态、编号、有效期）",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/cases/{case_no}/licence/document",
+        own: CASE_OWN_READ,
+        other: CASE_OTHER,
+        note: "下载已签章的电子证照（签章完成前 409 LICENCE_PENDING_SEAL）",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/licences/{licence_no}/verification",
+        own: PUBLIC,
+        other: NONE,
+        note: "电子证照核验（公开；持证主体姓名掩码）",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/licences/{licence_no}/verification",
+        own: PUBLIC,
+        other: NONE,
+        note: "核验上传的证照文件是否为平台签发的原件（公开）",
+    },
+    Rule {
+        method: "GET",
         path: "/api/v1/signing-key",
         own: PUBLIC,
         other: NONE,
@@ -448,6 +476,13 @@ pub const MATRIX: &[Rule] = &[
         note: "创建部门",
     },
     Rule {
+        method: "PUT",
+        path: "/api/v1/admin/departments/{code}/seal",
+        own: SYSADMIN,
+        other: NONE,
+        note: "设置部门的电子证照印章",
+    },
+    Rule {
         method: "POST",
         path: "/api/v1/admin/items",
         own: SYSADMIN,
@@ -526,6 +561,8 @@ const PAST_PERMISSION_CHECK: &[&str] = &[
     "SECOND_FACTOR_NOT_ENROLLED",
     "SECOND_FACTOR_NOT_STARTED",
     "SECOND_FACTOR_ENROLLED",
+    // The licence of a case the caller may see, still being sealed.
+    "LICENCE_PENDING_SEAL",
 ];
 
 // ---- the accounts that play the columns ----------------------------------------
@@ -1044,6 +1081,33 @@ impl<'a> Ctx<'a> {
                     m,
                     &format!("/api/v1/cases/{no}/signatures"),
                     Body::Empty,
+                )
+                .await
+            }
+            ("GET", "/api/v1/cases/{case_no}/licence")
+            | ("GET", "/api/v1/cases/{case_no}/licence/document") => {
+                let no = self.shared_case(owner, item, Stage::Completed).await;
+                let s = self.caller(actor).await;
+                send(&s, m, &path.replace("{case_no}", &no), Body::Empty).await
+            }
+            ("GET", "/api/v1/licences/{licence_no}/verification")
+            | ("POST", "/api/v1/licences/{licence_no}/verification") => {
+                let s = self.caller(actor).await;
+                let path = path.replace("{licence_no}", "ZZ20250930370200999999");
+                let body = if m == "POST" {
+                    Body::Json(json!({"not": "a pdf"}))
+                } else {
+                    Body::Empty
+                };
+                send(&s, m, &path, body).await
+            }
+            ("PUT", "/api/v1/admin/departments/{code}/seal") => {
+                let s = self.caller(actor).await;
+                send(
+                    &s,
+                    m,
+                    "/api/v1/admin/departments/ZWB/seal",
+                    Body::Json(json!({"seal_code": "37020000000011"})),
                 )
                 .await
             }

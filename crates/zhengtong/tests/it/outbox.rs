@@ -133,7 +133,7 @@ async fn drain(t: &TestApp, gx: &FakeGx) -> u32 {
     for round in 0..400 {
         let r = outbox::deliver_due(&t.app, gx, 64).await.unwrap();
         let left = t
-            .count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            .count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND status = 'pending'")
             .await;
         if left == 0 {
             return round;
@@ -149,7 +149,9 @@ async fn drain(t: &TestApp, gx: &FakeGx) -> u32 {
 both!(every_status_change_arrives_exactly_once_in_order_despite_faults);
 async fn every_status_change_arrives_exactly_once_in_order_despite_faults(t: TestApp) {
     let nos = lifecycle(&t, 12).await;
-    let queued = t.count("SELECT COUNT(*) FROM outbox").await;
+    let queued = t
+        .count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt'")
+        .await;
     // submit + (reject | accept+approve+complete | withdraw | accept)
     let expected: i64 = (0..12)
         .map(|i| match i % 4 {
@@ -163,7 +165,7 @@ async fn every_status_change_arrives_exactly_once_in_order_despite_faults(t: Tes
     let gx = FakeGx::faulty(3); // one call in three fails, half of them after storing
     drain(&t, &gx).await;
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+        t.count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND status = 'delivered'")
             .await,
         expected
     );
@@ -225,7 +227,11 @@ async fn reconciliation_repushes_what_is_missing_and_reports_conflicts(t: TestAp
     assert_eq!(r.conflicts, vec![changed]);
     drain(&t, &gx).await;
     let held = gx.stored.lock().unwrap().len() as i64;
-    assert_eq!(held, t.count("SELECT COUNT(*) FROM outbox").await);
+    assert_eq!(
+        held,
+        t.count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt'")
+            .await
+    );
 }
 
 both!(a_conflict_is_not_retried_and_holds_the_cases_later_events);
@@ -242,7 +248,7 @@ async fn a_conflict_is_not_retried_and_holds_the_cases_later_events(t: TestApp) 
     }
     assert_eq!(
         t.count(&format!(
-            "SELECT COUNT(*) FROM outbox WHERE aggregate = '{}' AND status = 'failed'",
+            "SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND aggregate = '{}' AND status = 'failed'",
             nos[1]
         ))
         .await,
@@ -250,7 +256,7 @@ async fn a_conflict_is_not_retried_and_holds_the_cases_later_events(t: TestApp) 
     );
     assert_eq!(
         t.count(&format!(
-            "SELECT COUNT(*) FROM outbox WHERE aggregate = '{}' AND status = 'pending'",
+            "SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND aggregate = '{}' AND status = 'pending'",
             nos[1]
         ))
         .await,
@@ -259,7 +265,7 @@ async fn a_conflict_is_not_retried_and_holds_the_cases_later_events(t: TestApp) 
     );
     assert_eq!(
         t.count(&format!(
-            "SELECT COUNT(*) FROM outbox WHERE aggregate = '{}' AND status = 'delivered'",
+            "SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND aggregate = '{}' AND status = 'delivered'",
             nos[0]
         ))
         .await,
@@ -294,10 +300,12 @@ async fn pushes_reach_the_gxpt_double_over_http_through_faults_and_a_restart(t: 
     };
     assert_eq!(creds.app_key(), cfg.gx_app_key);
     lifecycle(&t, 8).await;
-    let expected = t.count("SELECT COUNT(*) FROM outbox").await;
+    let expected = t
+        .count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt'")
+        .await;
     // A first process delivers part of the queue, then stops.
     {
-        let sink = zhengtong::integrations::gxpt_sink(&cfg, t.app.metrics.clone())
+        let sink = zhengtong::integrations::gxpt_sink(&cfg, &t.app)
             .await
             .unwrap()
             .unwrap();
@@ -306,20 +314,20 @@ async fn pushes_reach_the_gxpt_double_over_http_through_faults_and_a_restart(t: 
         }
     }
     let before_restart = t
-        .count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+        .count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND status = 'delivered'")
         .await;
     assert!(
         before_restart > 0 && before_restart < expected,
         "{before_restart}/{expected}"
     );
     // The next process takes over from the database alone.
-    let sink = zhengtong::integrations::gxpt_sink(&cfg, t.app.metrics.clone())
+    let sink = zhengtong::integrations::gxpt_sink(&cfg, &t.app)
         .await
         .unwrap()
         .unwrap();
     for _ in 0..200 {
         let r = outbox::deliver_due(&t.app, &sink, 64).await.unwrap();
-        if t.count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+        if t.count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND status = 'pending'")
             .await
             == 0
         {
@@ -330,7 +338,7 @@ async fn pushes_reach_the_gxpt_double_over_http_through_faults_and_a_restart(t: 
         }
     }
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+        t.count("SELECT COUNT(*) FROM outbox WHERE counterpart = 'gxpt' AND status = 'delivered'")
             .await,
         expected
     );

@@ -46,12 +46,9 @@ fn gx_config(url: String) -> zhengtong::config::Config {
 both!(persons_and_enterprises_are_verified_before_submission);
 async fn persons_and_enterprises_are_verified_before_submission(t: TestApp) {
     let double = zt_gx::double::GxptDouble::start().await.unwrap();
-    let v = zhengtong::integrations::gxpt_verifier(
-        &gx_config(double.base_url()),
-        t.app.metrics.clone(),
-    )
-    .unwrap()
-    .unwrap();
+    let v = zhengtong::integrations::gxpt_verifier(&gx_config(double.base_url()), &t.app)
+        .unwrap()
+        .unwrap();
     let app = t.app.clone().with_verifier(Arc::new(v));
     account(
         &t,
@@ -152,7 +149,7 @@ async fn persons_and_enterprises_are_verified_before_submission(t: TestApp) {
         format!("http://{}", l.local_addr().unwrap())
     };
     let cfg = gx_config(closed);
-    let v = zhengtong::integrations::gxpt_verifier(&cfg, t.app.metrics.clone())
+    let v = zhengtong::integrations::gxpt_verifier(&cfg, &t.app)
         .unwrap()
         .unwrap();
     let app2 = t.app.clone().with_verifier(Arc::new(v));

@@ -753,3 +753,183 @@ async fn reconcile_reproduces_the_spec_and_finds_differences() {
         .unwrap_err();
     assert_eq!(e.code(), Some("GX_BAD_PARAM"));
 }
+
+// ---- circuit breaker -------------------------------------------------------------
+
+struct StepClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl Clock for StepClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl StepClock {
+    fn advance(&self, secs: i64) {
+        *self.0.lock().unwrap() += chrono::Duration::seconds(secs);
+    }
+}
+
+fn breaker_on(clock: &Arc<StepClock>, threshold: u32) -> Arc<zt_domain::breaker::Breaker> {
+    Arc::new(zt_domain::breaker::Breaker::new(
+        "gxpt",
+        zt_domain::breaker::Policy {
+            failure_threshold: threshold,
+            cool_down: chrono::Duration::seconds(30),
+        },
+        clock.clone(),
+    ))
+}
+
+#[tokio::test]
+async fn an_open_breaker_fails_fast_without_a_request_and_a_probe_closes_it() {
+    use zt_domain::breaker::State;
+    let d = GxptDouble::start().await.unwrap();
+    let clock = Arc::new(StepClock(std::sync::Mutex::new(SystemClock.now())));
+    let breaker = breaker_on(&clock, 3);
+    let gx = |retry| {
+        GxptClient::new(
+            GxClient::new(
+                config(&d, Credentials::sandbox_default(), retry),
+                Arc::new(SystemClock),
+            )
+            .unwrap()
+            .with_breaker(breaker.clone()),
+        )
+    };
+    // The outbox's client and the verifier's: one counterpart, one breaker.
+    let push = gx(fast_retry(3));
+    let verify = gx(fast_retry(3));
+    let e = event("ZT-BREAKER-1", 1, "2025-03-05T09:00:00+08:00", json!({}));
+
+    d.set_faults(Faults {
+        error_rate: 1.0,
+        ..Default::default()
+    });
+    for _ in 0..3 {
+        let err = push.push_case_event(&e).await.unwrap_err();
+        assert!(matches!(err, GxError::Unavailable { .. }), "{err:?}");
+    }
+    assert_eq!(d.counters().requests, 9, "three calls of three attempts");
+    assert_eq!(breaker.state(), State::Open);
+
+    let started = std::time::Instant::now();
+    let err = verify
+        .check_identity("110105198506150110", "张伟")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GxError::CircuitOpen { .. }), "{err:?}");
+    assert!(err.is_retryable() && !err.outcome_unknown());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let err = push.push_case_event(&e).await.unwrap_err();
+    assert!(matches!(err, GxError::CircuitOpen { .. }), "{err:?}");
+    assert_eq!(d.counters().requests, 9, "nothing is sent while open");
+    assert_eq!(breaker.snapshot().rejected, 2);
+
+    // After the cool-down one probe goes out, in a single attempt; it fails
+    // and the breaker opens for another cool-down.
+    clock.advance(30);
+    let err = push.push_case_event(&e).await.unwrap_err();
+    assert!(matches!(err, GxError::Unavailable { .. }), "{err:?}");
+    assert_eq!(d.counters().requests, 10);
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(breaker.snapshot().times_opened, 2);
+
+    d.set_faults(Faults::default());
+    let err = push.push_case_event(&e).await.unwrap_err();
+    assert!(
+        matches!(err, GxError::CircuitOpen { .. }),
+        "still cooling down"
+    );
+    clock.advance(30);
+    push.push_case_event(&e).await.unwrap();
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(
+        verify
+            .check_identity("110105198506150110", "张伟")
+            .await
+            .unwrap(),
+        IdentityCheck::Match
+    );
+    let s = breaker.snapshot();
+    assert!(s.last_success_at.is_some() && s.last_failure_at.is_some());
+    assert!(s.last_error.unwrap().contains("unavailable"));
+}
+
+#[tokio::test]
+async fn refusals_and_not_found_never_open_the_breaker_but_no_connection_does() {
+    use zt_domain::breaker::State;
+    let d = GxptDouble::start().await.unwrap();
+    let clock = Arc::new(StepClock(std::sync::Mutex::new(SystemClock.now())));
+    let breaker = breaker_on(&clock, 2);
+    let wrong_secret = Credentials::new(
+        "zt-sandbox-app",
+        "not-the-secret",
+        "8f3a1c5e7b9d2f4a6c8e0b1d3f5a7c9e",
+    )
+    .unwrap();
+    let refused = GxptClient::new(
+        GxClient::new(
+            config(&d, wrong_secret, RetryPolicy::none()),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+        .with_breaker(breaker.clone()),
+    );
+    for _ in 0..4 {
+        let err = refused
+            .verify_person("110105198506150110", "张伟")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GxError::SignatureInvalid { status: 401, .. }));
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    assert!(breaker
+        .snapshot()
+        .last_error
+        .unwrap()
+        .contains("GX_BAD_SIGNATURE"));
+
+    let ok = GxptClient::new(
+        GxClient::new(
+            config(&d, Credentials::sandbox_default(), RetryPolicy::none()),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+        .with_breaker(breaker.clone()),
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            ok.query_enterprise(&unregistered_uscc()).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(breaker.snapshot().consecutive_failures, 0);
+
+    // A closed port: connection refused counts.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cfg = GxConfig::new(
+        format!("http://127.0.0.1:{port}"),
+        Credentials::sandbox_default(),
+    );
+    cfg.retry = fast_retry(2);
+    let down = GxptClient::new(
+        GxClient::new(cfg, Arc::new(SystemClock))
+            .unwrap()
+            .with_breaker(breaker.clone()),
+    );
+    for _ in 0..2 {
+        let err = down
+            .verify_person("110105198506150110", "张伟")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GxError::Connection(_)), "{err:?}");
+    }
+    assert_eq!(breaker.state(), State::Open);
+    // The other client of the counterpart fails fast too.
+    let err = ok.query_enterprise(&unregistered_uscc()).await.unwrap_err();
+    assert!(matches!(err, GxError::CircuitOpen { .. }), "{err:?}");
+}

@@ -1,5 +1,8 @@
 //! Probes for the orchestrator: alive, and ready (database reachable and
-//! every migration applied).
+//! every migration applied). The counterparts (gxpt, eseal, identity,
+//! clamd) and the outbox are reported too, but never decide readiness: the
+//! platform takes applications while they are down, and restarting it would
+//! not bring them back.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,13 +61,37 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             }
         },
     };
-    let outbox = match app.read().await {
-        Ok(mut c) => zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT)
-            .await
-            .map(|d| json!({"gxpt": d}))
-            .unwrap_or(Value::Null),
-        Err(_) => Value::Null,
+    let backlogs = match zt_app::integrations::outbox_backlogs(&app).await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: outbox depth unknown");
+            None
+        }
     };
+    let outbox = match &backlogs {
+        Some(b) => Value::Object(b.iter().map(|(n, d)| (n.clone(), json!(d))).collect()),
+        None => Value::Null,
+    };
+    // No URLs and no error texts: this answers anyone. The administration
+    // page (/admin/integrations) shows them.
+    let integrations: serde_json::Map<String, Value> = app
+        .integrations
+        .status()
+        .iter()
+        .map(|s| {
+            let mut v = s.public_json();
+            if let Some((_, b)) = backlogs.iter().flatten().find(|(n, _)| *n == s.name) {
+                v["outbox"] = json!(b);
+            }
+            if matches!(s.state_str(), "open" | "half_open") {
+                v["warning"] = json!(format!(
+                    "{}暂时不可用，相关调用暂停，恢复后自动继续。",
+                    zt_app::integrations::label_zh(&s.name)
+                ));
+            }
+            (s.name.clone(), v)
+        })
+        .collect();
     let ready = db == "ok" && migrations == "current";
     let status = if ready {
         StatusCode::OK
@@ -80,13 +107,15 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             "calendar": {"ends": ends.map(|d| d.to_string()), "warning": horizon_warning},
             "scanner": scanner,
             "outbox": outbox,
+            "integrations": integrations,
         })),
     )
 }
 
 /// Prometheus metrics: calls, errors and latency per counterpart and per
-/// HTTP status class, and the outbox depth. Answered only to loopback
-/// clients and to the networks of `admin_allow_networks`.
+/// HTTP status class, each counterpart's circuit breaker, and the outbox
+/// depth per counterpart. Answered only to loopback clients and to the
+/// networks of `admin_allow_networks`.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 403, description = "not from an allowed network")))]
 pub async fn metrics(
@@ -101,20 +130,23 @@ pub async fn metrics(
     if !allowed {
         return crate::error::ApiError(zt_app::network::admin_network_denied()).into_response();
     }
-    let mut extra = Vec::new();
-    if let Ok(mut c) = app.read().await {
-        if let Ok(d) = zt_store::outbox::depth(&mut c, zt_app::outbox::GXPT).await {
-            for (k, v) in [
-                ("pending", d.pending),
-                ("failed", d.failed),
-                ("delivered", d.delivered),
-            ] {
-                extra.push((
-                    format!("zt_outbox_{k}"),
-                    "counterpart=\"gxpt\"".to_string(),
-                    v as f64,
-                ));
-            }
+    let mut extra = app.integrations.metric_lines();
+    if let Ok(backlogs) = zt_app::integrations::outbox_backlogs(&app).await {
+        let now = app.clock.now();
+        for (name, b) in backlogs {
+            let label = format!("counterpart=\"{name}\"");
+            extra.push(("zt_outbox_pending".into(), label.clone(), b.pending as f64));
+            extra.push(("zt_outbox_failed".into(), label.clone(), b.failed as f64));
+            let age = b
+                .oldest_pending_at
+                .as_deref()
+                .and_then(|t| zt_store::time::parse_ts(t).ok())
+                .map_or(0, |t| (now - t).num_seconds().max(0));
+            extra.push((
+                "zt_outbox_oldest_pending_age_seconds".into(),
+                label,
+                age as f64,
+            ));
         }
     }
     (

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cases;
 pub mod health;
 pub mod items;
+pub mod licences;
 pub mod me;
 pub mod second_factor;
 pub mod session;
@@ -92,6 +93,21 @@ pub fn routes() -> Router<App> {
             post(cases::reveal),
         )
         .route("/api/v1/cases/{case_no}/signatures", get(cases::signatures))
+        .route("/api/v1/cases/{case_no}/licence", get(licences::of_case))
+        .route(
+            "/api/v1/cases/{case_no}/licence/document",
+            get(licences::document),
+        )
+        .route(
+            "/api/v1/licences/{licence_no}/verification",
+            get(licences::verification)
+                .post(licences::check_file)
+                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/admin/departments/{code}/seal",
+            axum::routing::put(licences::set_seal),
+        )
         .route("/api/v1/signing-key", get(cases::signing_key))
         .route("/api/v1/cases/{case_no}/actions", post(cases::action))
         .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
