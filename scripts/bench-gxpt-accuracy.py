@@ -216,7 +216,9 @@ def main():
         reconcile = {}
         for d in dates:
             out = subprocess.run([args.binary, "outbox", "reconcile", "--date", d], env=env, capture_output=True, text=True)
-            reconcile[d] = {"exit": out.returncode, "output": out.stdout.strip().splitlines()[-1:] + out.stderr.strip().splitlines()[-1:]}
+            # The error itself, not the backtrace anyhow prints after it.
+            err = [l for l in out.stderr.strip().splitlines() if l.startswith("Error")]
+            reconcile[d] = {"exit": out.returncode, "output": out.stdout.strip().splitlines()[-3:] + err[-1:]}
         with urllib.request.urlopen(gxpt + f"/sandbox/received?app_key={sbenv['GX_APP_KEY']}") as r:
             received = json.load(r)["items"]
         with urllib.request.urlopen(gxpt + "/sandbox/faults") as r:

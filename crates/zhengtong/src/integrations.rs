@@ -119,6 +119,30 @@ pub async fn gxpt_sink(cfg: &Config, app: &zt_app::App) -> anyhow::Result<Option
     }))
 }
 
+/// Asks gxpt for the day's figures; the question is read-only, so an
+/// operator's command asks again (five times, two seconds apart) rather than
+/// give up on a platform that fails one request in four.
+async fn reconcile_patiently(
+    app: &zt_app::App,
+    sink: &GxptSink,
+    date: &str,
+) -> Result<zt_app::outbox::Reconciliation, zt_app::AppError> {
+    let mut tries = 0;
+    loop {
+        match zt_app::outbox::reconcile(app, sink, date).await {
+            Err(e) if e.code() == "GXPT_UNAVAILABLE" && tries < 4 => {
+                tries += 1;
+                eprintln!(
+                    "{date}: gxpt did not answer ({}); asking again",
+                    e.message()
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// `zhengtong outbox reconcile`: compare, re-push what is missing (waiting
 /// for the pushes, at most two minutes), compare again. Errors when a
 /// difference remains.
@@ -128,9 +152,7 @@ pub async fn reconcile_and_repair(
     date: &str,
 ) -> anyhow::Result<()> {
     let fail = |e: zt_app::AppError| anyhow::anyhow!("{}: {}", e.code(), e.message());
-    let first = zt_app::outbox::reconcile(app, sink, date)
-        .await
-        .map_err(fail)?;
+    let first = reconcile_patiently(app, sink, date).await.map_err(fail)?;
     println!(
         "{date}: local {} / gxpt {} events: {}",
         first.local_count,
@@ -168,9 +190,7 @@ pub async fn reconcile_and_repair(
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    let after = zt_app::outbox::reconcile(app, sink, date)
-        .await
-        .map_err(fail)?;
+    let after = reconcile_patiently(app, sink, date).await.map_err(fail)?;
     println!(
         "{date} after repair: local {} / gxpt {}: {}; {} not yet delivered, {} conflicts",
         after.local_count,
