@@ -95,6 +95,24 @@ impl Content {
     }
 }
 
+/// The printed content of a licence row.
+fn content_of(app: &App, lic: &LicenceRow) -> Result<Content> {
+    serde_json::from_str(&app.pii.open(&ctx_content(&lic.licence_no), &lic.content)?)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// Checks a sealed PDF against a trust anchor off the async threads (RSA and
+/// hashing of the whole document).
+async fn verify_blocking(
+    pdf: bytes::Bytes,
+    anchor: String,
+    at_unix: i64,
+) -> Result<std::result::Result<zt_licence::SealedInfo, zt_licence::VerifyError>> {
+    tokio::task::spawn_blocking(move || zt_licence::verify_sealed_pdf(&pdf, &anchor, at_unix))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
 pub fn verify_url(base_url: &str, licence_no: &str) -> String {
     format!("{}/verify/{licence_no}", base_url.trim_end_matches('/'))
 }
@@ -323,7 +341,7 @@ pub async fn seal_due(app: &App, sealer: &dyn Sealer, batch: i64) -> Result<Seal
 }
 
 async fn attempt(app: &App, sealer: &dyn Sealer, licence_no: &str) -> Result<Attempt> {
-    let (lic, case) = {
+    let (lic, case, seal_code) = {
         let mut c = app.read().await?;
         let lic = store::by_no(&mut c, licence_no)
             .await?
@@ -331,7 +349,8 @@ async fn attempt(app: &App, sealer: &dyn Sealer, licence_no: &str) -> Result<Att
         let case = zt_store::cases::by_case_no(&mut c, &lic.case_no)
             .await?
             .ok_or(StoreError::NotFound)?;
-        (lic, case)
+        let seal_code = zt_store::departments::seal_code(&mut c, case.dept_id).await?;
+        (lic, case, seal_code)
     };
     if lic.status != LicenceStatus::PendingSeal.as_str() {
         // Issued by an earlier attempt whose outbox update was lost.
@@ -340,19 +359,13 @@ async fn attempt(app: &App, sealer: &dyn Sealer, licence_no: &str) -> Result<Att
         c.commit().await?;
         return Ok(Attempt::Issued);
     }
-    let seal_code = {
-        let mut c = app.read().await?;
-        zt_store::departments::seal_code(&mut c, case.dept_id).await?
-    };
     let Some(seal_code) = seal_code else {
         return Ok(Attempt::Retry(format!(
             "部门“{}”未配置电子印章（系统管理 → 部门 → 印章编码）",
             case.dept_name
         )));
     };
-    let content: Content =
-        serde_json::from_str(&app.pii.open(&ctx_content(licence_no), &lic.content)?)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+    let content = content_of(app, &lic)?;
     let data = content.to_licence_data(licence_no, &app.settings.public_base_url)?;
     let pdf = tokio::task::spawn_blocking(move || zt_licence::render(&data))
         .await
@@ -383,14 +396,13 @@ async fn attempt(app: &App, sealer: &dyn Sealer, licence_no: &str) -> Result<Att
             "签章结果不是对所送文件的增量签章，已丢弃".into(),
         ));
     }
-    let anchor = sealer.trust_anchor().to_string();
-    let now_unix = app.clock.now().timestamp();
-    let checked = {
-        let pdf = sealed.pdf.clone();
-        tokio::task::spawn_blocking(move || zt_licence::verify_sealed_pdf(&pdf, &anchor, now_unix))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
-    };
+    let sealed_pdf = bytes::Bytes::from(sealed.pdf);
+    let checked = verify_blocking(
+        sealed_pdf.clone(),
+        sealer.trust_anchor().to_string(),
+        app.clock.now().timestamp(),
+    )
+    .await?;
     match checked {
         Ok(info) if info.seal_code.as_deref().is_none_or(|c| c == seal_code) => {}
         Ok(info) => {
@@ -402,9 +414,9 @@ async fn attempt(app: &App, sealer: &dyn Sealer, licence_no: &str) -> Result<Att
         Err(e) => return Ok(Attempt::Retry(format!("签章结果未通过验证（{e}），已丢弃"))),
     }
     let key = format!("licences/{licence_no}/{:032x}.pdf", rand::random::<u128>());
-    let digest = zt_crypto::sm3_hex(&sealed.pdf);
-    let size = i64::try_from(sealed.pdf.len()).unwrap_or(i64::MAX);
-    app.files.put(&key, bytes::Bytes::from(sealed.pdf)).await?;
+    let digest = zt_crypto::sm3_hex(&sealed_pdf);
+    let size = i64::try_from(sealed_pdf.len()).unwrap_or(i64::MAX);
+    app.files.put(&key, sealed_pdf).await?;
     let at = app.now_ts();
     let mut tx = app.begin().await?;
     let changed = store::mark_issued(
@@ -496,9 +508,7 @@ pub struct LicenceView {
 }
 
 pub(crate) async fn view(app: &App, conn: &mut Conn, lic: &LicenceRow) -> Result<LicenceView> {
-    let content: Content =
-        serde_json::from_str(&app.pii.open(&ctx_content(&lic.licence_no), &lic.content)?)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+    let content = content_of(app, lic)?;
     let status = LicenceStatus::parse(&lic.status).unwrap_or(LicenceStatus::PendingSeal);
     let pending_reason = if status == LicenceStatus::PendingSeal {
         Some(
@@ -610,15 +620,6 @@ pub struct PublicLicence {
     pub document_sm3: Option<String>,
 }
 
-fn mask_name(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 | 1 => name.to_string(),
-        2 => format!("{}*", chars[0]),
-        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
-    }
-}
-
 fn check_licence_no(licence_no: &str) -> Result<()> {
     if dl::is_well_formed(licence_no) {
         Ok(())
@@ -655,14 +656,12 @@ pub async fn public_view(app: &App, licence_no: &str) -> Result<PublicLicence> {
             document_sm3: None,
         });
     };
-    let content: Content =
-        serde_json::from_str(&app.pii.open(&ctx_content(licence_no), &lic.content)?)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+    let content = content_of(app, &lic)?;
     let status = LicenceStatus::parse(&lic.status).unwrap_or(LicenceStatus::PendingSeal);
     let until = lic.valid_until.as_deref().map(parse_day).transpose()?;
     let (intact, seal_name) = match (&lic.file_key, &lic.document_sm3) {
         (Some(key), Some(digest)) => match app.files.get_verified(key, digest).await {
-            Ok(data) => match check_signature(app, data.to_vec()).await? {
+            Ok(data) => match check_signature(app, data).await? {
                 Some(Ok(info)) => (Some(true), info.signer_common_name),
                 Some(Err(e)) => {
                     tracing::error!(licence_no, error = %e, "the stored licence's signature does not verify");
@@ -686,7 +685,7 @@ pub async fn public_view(app: &App, licence_no: &str) -> Result<PublicLicence> {
         holder: Some(if content.holder_kind == "organisation" {
             content.holder
         } else {
-            mask_name(&content.holder)
+            zt_domain::mask::person_name(&content.holder)
         }),
         issuing_department: Some(content.issuing_department),
         issue_date: Some(lic.issue_date.clone()),
@@ -700,16 +699,17 @@ pub async fn public_view(app: &App, licence_no: &str) -> Result<PublicLicence> {
 
 async fn check_signature(
     app: &App,
-    pdf: Vec<u8>,
+    pdf: bytes::Bytes,
 ) -> Result<Option<std::result::Result<zt_licence::SealedInfo, zt_licence::VerifyError>>> {
     let Some(sealer) = &app.sealer else {
         return Ok(None);
     };
-    let anchor = sealer.trust_anchor().to_string();
-    let now = app.clock.now().timestamp();
-    let r = tokio::task::spawn_blocking(move || zt_licence::verify_sealed_pdf(&pdf, &anchor, now))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let r = verify_blocking(
+        pdf,
+        sealer.trust_anchor().to_string(),
+        app.clock.now().timestamp(),
+    )
+    .await?;
     Ok(Some(r))
 }
 
@@ -763,7 +763,7 @@ pub async fn check_upload(
             signature_valid: None,
         }
     } else {
-        let sig = check_signature(app, data.to_vec())
+        let sig = check_signature(app, bytes::Bytes::copy_from_slice(data))
             .await?
             .map(|r| r.is_ok());
         match lic.as_ref().and_then(|l| l.document_sm3.as_deref()) {
@@ -807,12 +807,6 @@ pub async fn check_upload(
     .await?;
     w.commit().await?;
     Ok(result)
-}
-
-/// Counts for the administration pages and metrics.
-pub async fn counts(app: &App) -> Result<zt_store::licences::Counts> {
-    let mut c = app.read().await?;
-    Ok(store::counts(&mut c).await?)
 }
 
 /// Sets the seal a department's licences are sealed with (system

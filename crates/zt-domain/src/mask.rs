@@ -34,6 +34,17 @@ pub fn address(s: &str) -> String {
     }
 }
 
+/// A person's name shown to the public (证照核验): `李*`, `欧**燕`; a
+/// one-character name stays as it is.
+pub fn person_name(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    match chars.len() {
+        0 | 1 => s.to_string(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
 fn keep_ends(s: &str, head: usize, tail: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= head + tail {
@@ -86,6 +97,15 @@ pub fn mask_form(fields: &[FormField], form: &mut Map<String, Value>) -> Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_keep_their_first_and_last_character() {
+        assert_eq!(person_name("李明"), "李*");
+        assert_eq!(person_name("欧阳晓燕"), "欧**燕");
+        assert_eq!(person_name("张三丰"), "张*丰");
+        assert_eq!(person_name("李"), "李");
+        assert_eq!(person_name(""), "");
+    }
 
     fn field(key: &str, label: &str, t: FieldType) -> FormField {
         serde_json::from_value(serde_json::json!({

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::harness::TestApp;
-use crate::licences::completed_case;
+use crate::licences::{completed_case, seal_round as round, set_seal};
 
 struct Env {
     url: String,
@@ -168,26 +168,6 @@ async fn sandbox(e: &Env, path: &str, body: serde_json::Value) {
         .await
         .expect("sandbox");
     assert!(r.status().is_success(), "{path}: {}", r.status());
-}
-
-async fn set_seal(t: &TestApp, code: &str) {
-    let admin = t.login("sysadmin").await;
-    let r = admin
-        .client
-        .put(format!("{}/api/v1/admin/departments/ZWB/seal", admin.base))
-        .header("x-csrf-token", &admin.csrf)
-        .json(&json!({"seal_code": code}))
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-}
-
-async fn round(t: &TestApp) -> zt_app::licence::SealRound {
-    let s = t.app.sealer.clone().expect("sealer");
-    zt_app::licence::seal_due(&t.app, s.as_ref(), 16)
-        .await
-        .expect("round")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,24 +85,32 @@ async fn raw_get(s: &Session, path: &str) -> (StatusCode, Vec<u8>) {
     (st, r.bytes().await.expect("body").to_vec())
 }
 
-async fn seal_round(t: &TestApp) -> zt_app::licence::SealRound {
+pub async fn seal_round(t: &TestApp) -> zt_app::licence::SealRound {
     let sealer = t.app.sealer.clone().expect("a sealer is configured");
     zt_app::licence::seal_due(&t.app, sealer.as_ref(), 16)
         .await
         .expect("round")
 }
 
-async fn set_seal(t: &TestApp, code: &str) {
-    let admin = t.login("sysadmin").await;
-    let r = admin
+/// `PUT /api/v1/admin/departments/{dept}/seal` as `s`.
+pub async fn put_seal(s: &Session, dept: &str, code: &str) -> (StatusCode, Value) {
+    let r = s
         .client
-        .put(format!("{}/api/v1/admin/departments/ZWB/seal", admin.base))
-        .header("x-csrf-token", &admin.csrf)
+        .put(format!("{}/api/v1/admin/departments/{dept}/seal", s.base))
+        .header("x-csrf-token", &s.csrf)
         .json(&json!({"seal_code": code}))
         .send()
         .await
         .expect("put");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+    let st = r.status();
+    (st, r.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+/// The system administrator sets ZWB's seal.
+pub async fn set_seal(t: &TestApp, code: &str) {
+    let admin = t.login("sysadmin").await;
+    let (s, b) = put_seal(&admin, "ZWB", code).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
 }
 
 with_builtin_seal!(a_completed_case_issues_a_sealed_licence_anyone_can_verify);
@@ -408,32 +416,20 @@ async fn items_without_a_licence_section_and_denied_cases_issue_none(t: TestApp)
 both!(a_seal_code_is_checked_and_only_the_system_administrator_sets_it);
 async fn a_seal_code_is_checked_and_only_the_system_administrator_sets_it(t: TestApp) {
     let admin = t.login("sysadmin").await;
-    let put = |s: &Session, dept: &str, body: Value| {
-        let req = s
-            .client
-            .put(format!("{}/api/v1/admin/departments/{dept}/seal", s.base))
-            .header("x-csrf-token", &s.csrf)
-            .json(&body);
-        async move {
-            let r = req.send().await.expect("put");
-            let st = r.status();
-            (st, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
-    let (s, b) = put(&admin, "ZWB", json!({"seal_code": "1234"})).await;
+    let (s, b) = put_seal(&admin, "ZWB", "1234").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("SEAL_CODE_INVALID"))
     );
-    let (s, b) = put(&admin, "NOPE", json!({"seal_code": "37020000000011"})).await;
+    let (s, b) = put_seal(&admin, "NOPE", "37020000000011").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("DEPARTMENT_NOT_FOUND"))
     );
     let clerk = t.login("clerk").await;
-    let (s, _) = put(&clerk, "ZWB", json!({"seal_code": "37020000000011"})).await;
+    let (s, _) = put_seal(&clerk, "ZWB", "37020000000011").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = put(&admin, "ZWB", json!({"seal_code": "37020000000099"})).await;
+    let (s, _) = put_seal(&admin, "ZWB", "37020000000099").await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(
         t.count(
