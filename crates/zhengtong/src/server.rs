@@ -84,7 +84,9 @@ pub async fn spawn_outbox(cfg: &crate::config::Config, app: &App) -> anyhow::Res
     }
     match crate::integrations::gxpt_sink(cfg, app).await? {
         Some(sink) => {
-            zt_app::outbox::spawn_worker(app.clone(), std::sync::Arc::new(sink));
+            let sink: std::sync::Arc<dyn zt_app::outbox::CaseEventSink> = std::sync::Arc::new(sink);
+            zt_app::outbox::spawn_worker(app.clone(), sink.clone());
+            zt_app::outbox::spawn_reconciler(app.clone(), sink);
             tracing::info!(gxpt = %cfg.gxpt_url, "case events are pushed to gxpt");
             Ok(true)
         }

@@ -233,6 +233,53 @@ pub fn spawn_worker(app: App, sink: Arc<dyn CaseEventSink>) {
     });
 }
 
+/// The scheduled daily reconciliation: from 01:00 Beijing time, the
+/// previous day is compared until a result with nothing left over is
+/// recorded (every ten minutes while it is not: a repushed event needs its
+/// delivery, an unavailable gxpt its recovery). A day left different is
+/// logged as an error for the operators on every try.
+pub fn spawn_reconciler(app: App, sink: Arc<dyn CaseEventSink>) {
+    tokio::spawn(async move {
+        loop {
+            let now = app.clock.now().with_timezone(&zt_domain::time::beijing());
+            if now.time() >= chrono::NaiveTime::from_hms_opt(1, 0, 0).unwrap_or_default() {
+                let day = (now.date_naive() - Duration::days(1)).to_string();
+                if let Err(e) = reconcile_unless_settled(&app, sink.as_ref(), &day).await {
+                    tracing::error!(date = %day, error = %e, "daily reconciliation with gxpt failed; retrying in ten minutes");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
+}
+
+/// Reconciles `date` unless a settled result is recorded for it already.
+pub async fn reconcile_unless_settled(
+    app: &App,
+    sink: &dyn CaseEventSink,
+    date: &str,
+) -> Result<Option<Reconciliation>> {
+    {
+        let mut c = app.read().await?;
+        if zt_store::reconciliations::settled(&mut c, GXPT, date).await? {
+            return Ok(None);
+        }
+    }
+    let r = reconcile(app, sink, date).await?;
+    if !(r.equal && r.conflicts.is_empty() && r.pending == 0) {
+        tracing::error!(
+            date,
+            local = r.local_count,
+            gxpt = r.remote_count,
+            repushed = r.repushed.len(),
+            conflicts = r.conflicts.len(),
+            pending = r.pending,
+            "daily reconciliation: gxpt and the platform differ (see /admin/integrations)"
+        );
+    }
+    Ok(Some(r))
+}
+
 /// The day's count and digest as gxpt computes them (§4.2), from what the
 /// platform pushed.
 pub fn day_digest(entries: &[(String, i64, String)]) -> (i64, String) {
@@ -263,8 +310,43 @@ pub struct Reconciliation {
 }
 
 /// Compares a day with gxpt; on a difference fetches the entries, queues what
-/// is missing for another push and reports what conflicts.
+/// is missing for another push and reports what conflicts. Every result, a
+/// failure to compare included, is recorded for the administrators.
 pub async fn reconcile(app: &App, sink: &dyn CaseEventSink, date: &str) -> Result<Reconciliation> {
+    let r = compare(app, sink, date).await;
+    let conflicts = match &r {
+        Ok(x) => {
+            serde_json::to_string(&x.conflicts).map_err(|e| AppError::Internal(e.to_string()))?
+        }
+        Err(_) => "[]".to_string(),
+    };
+    let error = r
+        .as_ref()
+        .err()
+        .map(|e| format!("{}: {}", e.code(), e.message()));
+    let ok = r.as_ref().ok();
+    let mut tx = app.begin().await?;
+    zt_store::reconciliations::insert(
+        &mut tx,
+        &zt_store::reconciliations::NewReconciliation {
+            counterpart: GXPT,
+            event_date: date,
+            ran_at: &app.now_ts(),
+            local_count: ok.map_or(0, |x| x.local_count),
+            remote_count: ok.map_or(0, |x| x.remote_count),
+            equal: ok.is_some_and(|x| x.equal),
+            repushed: ok.map_or(0, |x| i64::try_from(x.repushed.len()).unwrap_or(i64::MAX)),
+            conflicts: &conflicts,
+            pending: ok.map_or(0, |x| x.pending),
+            error: error.as_deref(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    r
+}
+
+async fn compare(app: &App, sink: &dyn CaseEventSink, date: &str) -> Result<Reconciliation> {
     let rows = {
         let mut c = app.read().await?;
         store::for_date(&mut c, GXPT, date).await?

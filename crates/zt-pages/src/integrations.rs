@@ -48,6 +48,43 @@ struct Page {
     cool_down_secs: i64,
     outbox_error: bool,
     checked_at: String,
+    reconciliations: Vec<ReconciliationView>,
+}
+
+/// One recorded reconciliation with gxpt.
+struct ReconciliationView {
+    date: String,
+    ran_at: String,
+    local_count: i64,
+    remote_count: i64,
+    /// `ok` or `bad`.
+    tone: &'static str,
+    verdict: String,
+}
+
+fn reconciliation_view(r: zt_store::reconciliations::ReconciliationRow) -> ReconciliationView {
+    let conflicts: Vec<(String, i64)> = serde_json::from_str(&r.conflicts).unwrap_or_default();
+    let settled = r.error.is_none() && r.equal == 1 && conflicts.is_empty() && r.pending == 0;
+    let verdict = match &r.error {
+        Some(e) => format!("未能对账：{e}"),
+        None if settled => "一致（数量与摘要相同）".to_string(),
+        None => format!(
+            "不一致：补推 {} 条，冲突 {} 条，待投递 {} 条",
+            r.repushed,
+            conflicts.len(),
+            r.pending
+        ),
+    };
+    ReconciliationView {
+        date: r.event_date,
+        ran_at: zt_store::time::parse_ts(&r.ran_at)
+            .map(beijing)
+            .unwrap_or(r.ran_at),
+        local_count: r.local_count,
+        remote_count: r.remote_count,
+        tone: if settled { "ok" } else { "bad" },
+        verdict,
+    }
 }
 
 fn beijing(at: DateTime<Utc>) -> String {
@@ -148,7 +185,17 @@ pub async fn show(State(app): State<App>, PageUser(p): PageUser) -> Response {
             rows.push(r);
         }
     }
+    let reconciliations = match app.read().await {
+        Ok(mut c) => zt_store::reconciliations::latest(&mut c, zt_app::outbox::GXPT, 10)
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     render(&Page {
+        reconciliations: reconciliations
+            .into_iter()
+            .map(reconciliation_view)
+            .collect(),
         l: Layout::new("对接状态", Some(&p)),
         rows,
         threshold: policy.failure_threshold,

@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod privacy;
 pub mod ratings;
+pub mod reconciliations;
 pub mod second_factor;
 pub mod sessions;
 pub mod signatures;

@@ -183,7 +183,8 @@ async fn the_integrations_page_is_for_the_system_administrator(t: TestApp) {
         "电子签章服务",
         "统一身份认证平台",
         "未配置",
-        "对账结果不在平台中保存",
+        "最近的对账结果",
+        "尚无对账记录",
     ] {
         assert!(html.contains(text), "{text}: {html}");
     }

@@ -366,3 +366,55 @@ async fn pushes_reach_the_gxpt_double_over_http_through_faults_and_a_restart(t: 
         "{text}"
     );
 }
+
+both!(reconciliations_are_recorded_repeated_until_settled_and_shown_to_administrators);
+async fn reconciliations_are_recorded_repeated_until_settled_and_shown_to_administrators(
+    t: TestApp,
+) {
+    lifecycle(&t, 2).await;
+    let gx = FakeGx::default();
+    drain(&t, &gx).await;
+    let day = zt_app::clock::Clock::today(&*t.clock).to_string();
+    // gxpt lost one event: the first daily run repushes it and is not settled.
+    {
+        let mut s = gx.stored.lock().unwrap();
+        let first = s.keys().min().cloned().unwrap();
+        s.remove(&first);
+    }
+    let r = outbox::reconcile_unless_settled(&t.app, &gx, &day)
+        .await
+        .unwrap()
+        .expect("not settled yet: compared");
+    assert_eq!((r.equal, r.repushed.len()), (false, 1));
+    drain(&t, &gx).await;
+    // The next run finds it equal and records a settled result …
+    let r = outbox::reconcile_unless_settled(&t.app, &gx, &day)
+        .await
+        .unwrap()
+        .expect("compared again");
+    assert!(r.equal && r.conflicts.is_empty() && r.pending == 0, "{r:?}");
+    // … after which the day is not asked about again.
+    assert!(outbox::reconcile_unless_settled(&t.app, &gx, &day)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        t.count(&format!(
+            "SELECT COUNT(*) FROM reconciliations WHERE counterpart = 'gxpt' AND event_date = '{day}'"
+        ))
+        .await,
+        2
+    );
+    let admin = t.login("sysadmin").await;
+    let resp = admin
+        .client
+        .get(format!("{}/admin/integrations", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"reconciliations\""), "{html}");
+    assert!(html.contains("一致（数量与摘要相同）"), "{html}");
+    assert!(html.contains("不一致：补推 1 条"), "{html}");
+}
