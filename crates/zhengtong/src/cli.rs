@@ -45,6 +45,17 @@ pub enum Command {
         #[arg(long)]
         seed_only: bool,
     },
+    /// Migrate V1.0's history (MySQL `gov_v1` and its attachment files) into
+    /// the configured database and file store, write the two listings of the
+    /// bureau's acceptance rule and report.json, and check them against the
+    /// manifest when one is given. Idempotent; resumable with --resume.
+    #[command(name = "migrate-v1", args_conflicts_with_subcommands = true)]
+    MigrateV1 {
+        #[command(flatten)]
+        run: MigrateV1Args,
+        #[command(subcommand)]
+        command: Option<MigrateV1Command>,
+    },
     /// Database schema.
     Db {
         #[command(subcommand)]
@@ -240,4 +251,50 @@ mod tests {
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateV1Args {
+    /// V1's database, e.g. mysql://root@127.0.0.1:3306/gov_v1 (or ZT_V1_SOURCE_URL).
+    #[arg(long, env = "ZT_V1_SOURCE_URL", value_name = "URL")]
+    pub source: Option<String>,
+    /// V1's attachment root (the folder holding upload/ and license/).
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// Where cases.txt, quarantine.txt and report.json are written.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// The bureau's manifest.json: compare the listings and counts with it
+    /// (exit 1 on a difference).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Read, transform, verify every file and report, writing nothing into
+    /// the configured database or file store (a throw-away database is used).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue a run that was interrupted.
+    #[arg(long)]
+    pub resume: bool,
+    /// V1 cases (or accounts) per transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: i64,
+    /// auto | bar | plain | off
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// V1's freeze, Beijing time.
+    #[arg(long, default_value = "2026-10-31 18:00:00")]
+    pub freeze: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateV1Command {
+    /// Regenerate the listings and report.json from the database.
+    Report {
+        #[arg(long, value_name = "DIR")]
+        report: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+    },
+    /// Runs, phases and their checkpoints.
+    Status,
 }

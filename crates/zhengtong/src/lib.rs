@@ -8,4 +8,5 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod integrations;
+pub mod migrate_v1;
 pub mod server;

@@ -106,6 +106,10 @@ async fn main() -> anyhow::Result<()> {
             );
             server::serve_until(listener, transport, app, server::shutdown_signal()).await
         }
+        Command::MigrateV1 { run, command } => {
+            let code = zhengtong::migrate_v1::main(&cfg, run, command).await;
+            std::process::exit(code);
+        }
         Command::Db { command } => {
             let db = bootstrap::connect(&cfg).await?;
             match command {

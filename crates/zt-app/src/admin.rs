@@ -70,7 +70,7 @@ pub struct UserView {
     pub active: bool,
 }
 
-pub(crate) fn check_username(u: &str) -> Result<()> {
+pub fn check_username(u: &str) -> Result<()> {
     if !(3..=32).contains(&u.len())
         || !u
             .bytes()

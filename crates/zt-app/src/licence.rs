@@ -42,7 +42,7 @@ const KIND_LICENCE_SEAL: &str = "licence_seal";
 /// Why the platform seals (签章事由, the signature's /Reason).
 const SEAL_REASON: &str = "电子证照签发";
 
-fn ctx_content(licence_no: &str) -> String {
+pub fn ctx_content(licence_no: &str) -> String {
     format!("licence.content:{licence_no}")
 }
 

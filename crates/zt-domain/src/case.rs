@@ -22,10 +22,13 @@ pub enum CaseStatus {
     Denied,
     Completed,
     Withdrawn,
+    /// V1's 已删除 (status 99): deleted by a V1 administrator. Reached by
+    /// migration only; no V2 action leads here or out of here.
+    Deleted,
 }
 
 impl CaseStatus {
-    pub const ALL: [CaseStatus; 10] = [
+    pub const ALL: [CaseStatus; 11] = [
         Self::Draft,
         Self::Submitted,
         Self::SupplementRequested,
@@ -36,6 +39,7 @@ impl CaseStatus {
         Self::Denied,
         Self::Completed,
         Self::Withdrawn,
+        Self::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl CaseStatus {
             Self::Denied => "denied",
             Self::Completed => "completed",
             Self::Withdrawn => "withdrawn",
+            Self::Deleted => "deleted",
         }
     }
 
@@ -69,6 +74,7 @@ impl CaseStatus {
             Self::Denied => "不予许可",
             Self::Completed => "已办结",
             Self::Withdrawn => "已撤回",
+            Self::Deleted => "已删除",
         }
     }
 
@@ -80,7 +86,7 @@ impl CaseStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::RejectedAtIntake | Self::Completed | Self::Withdrawn
+            Self::RejectedAtIntake | Self::Completed | Self::Withdrawn | Self::Deleted
         )
     }
 

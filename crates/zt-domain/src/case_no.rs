@@ -15,9 +15,15 @@ pub fn sequence_key(date: NaiveDate, region_code: &str) -> String {
     format!("{}-{region_code}", date.format("%Y%m%d"))
 }
 
+/// V1.0's numbers, kept by the migration: `ZW` + date + 5-digit sequence.
+pub const V1_PREFIX: &str = "ZW";
+
 /// A case number as found in a URL: checked for shape before any query.
+/// V2's own numbers, or the V1 numbers migrated cases keep.
 pub fn is_well_formed(s: &str) -> bool {
-    s.len() == 22 && s.starts_with(PREFIX) && s[2..].bytes().all(|b| b.is_ascii_digit())
+    let digits = |from: usize| s[from..].bytes().all(|b| b.is_ascii_digit());
+    (s.len() == 22 && s.starts_with(PREFIX) && digits(2))
+        || (s.len() == 15 && s.starts_with(V1_PREFIX) && digits(2))
 }
 
 #[cfg(test)]
@@ -32,6 +38,9 @@ mod tests {
         assert!(is_well_formed(&n));
         assert!(!is_well_formed("ZT2026112437020000004"));
         assert!(!is_well_formed("../etc/passwd"));
+        assert!(is_well_formed("ZW2019030500123"));
+        assert!(!is_well_formed("ZW201903050012"));
+        assert!(!is_well_formed("ZW20190305001x3"));
         assert!(format_case_no(d, "370200", 9) < format_case_no(d, "370200", 10));
     }
 }

@@ -34,6 +34,10 @@ pub enum ItemKind {
     Filing,
     /// 公共服务
     PublicService,
+    /// 行政给付
+    Benefit,
+    /// 其他行政权力
+    OtherPower,
 }
 
 impl ItemKind {
@@ -43,6 +47,8 @@ impl ItemKind {
             Self::Confirmation => "行政确认",
             Self::Filing => "行政备案",
             Self::PublicService => "公共服务",
+            Self::Benefit => "行政给付",
+            Self::OtherPower => "其他行政权力",
         }
     }
 }

@@ -113,8 +113,11 @@ pub fn sequence_key(date: NaiveDate, region_code: &str) -> String {
 }
 
 /// A licence number as found in a URL: checked for shape before any query.
+/// V2's numbers, or V1.0's that migrated licences keep (division code, item
+/// number, year and sequence: 17 digits).
 pub fn is_well_formed(s: &str) -> bool {
-    s.len() == 22 && s.starts_with(PREFIX) && s[2..].bytes().all(|b| b.is_ascii_digit())
+    (s.len() == 22 && s.starts_with(PREFIX) && s[2..].bytes().all(|b| b.is_ascii_digit()))
+        || (s.len() == 17 && s.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

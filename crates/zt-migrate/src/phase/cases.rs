@@ -1,0 +1,1038 @@
+//! `t_apply` with everything that hangs on it, in batches of `apply_id`
+//! ranges: a batch's cases and every material, log, licence and evaluation
+//! whose `apply_id` falls in its range (orphans included) are written in one
+//! transaction with the checkpoint. Files are copied and verified before the
+//! rows that point to them commit, under keys derived from V1 ids, so a
+//! repeated batch writes the same bytes to the same keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDateTime;
+use serde_json::{json, Map, Value};
+use zt_domain::case::CaseStatus;
+use zt_store::Conn;
+
+use crate::error::{MigrateError, Result};
+use crate::phase::lookups::{self, Lookups};
+use crate::progress::Progress;
+use crate::replay::{self, CaseFacts, LogEntry, Origin as EvOrigin};
+use crate::run::{checkpoint, checkpoint_of, flag, quarantine, Ctx};
+use crate::source::{Apply, Children, Evaluation, License, Log, Material};
+use crate::transform::{deadline, form, identity, paths, text_gbk, time};
+
+pub const PHASE: &str = "cases";
+
+pub fn ctx_case_remark(case_no: &str) -> String {
+    format!("v1_cases.remark:{case_no}")
+}
+
+pub fn ctx_licence_holder(license_id: i64) -> String {
+    format!("v1_licences.holder_id_card_v1:{license_id}")
+}
+
+pub fn material_key(case_no: &str, material_id: i64) -> String {
+    format!("materials/{case_no}/v1-{material_id}")
+}
+
+pub fn licence_key(licence_no: &str) -> String {
+    format!("licences/{licence_no}/v1.pdf")
+}
+
+pub fn preserved_key(table: &str, id: i64) -> String {
+    format!("v1-quarantine/{table}/{id}")
+}
+
+struct Account {
+    user_id: i64,
+    user_type: String,
+    name: String,
+    org_name: Option<String>,
+    org_uscc: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
+    let lk = lookups::load(ctx).await?;
+    let total = ctx.rows("t_apply");
+    let (mut after, mut done) = if ctx.opts.resume {
+        checkpoint_of(ctx.app, PHASE).await?
+    } else {
+        (i64::MIN, 0)
+    };
+    let mut progress = Progress::new(ctx.opts.progress, "t_apply", total);
+    let mut batch_no = 0u64;
+    loop {
+        let page = ctx.src.cases_after(after, ctx.opts.batch).await?;
+        let full = page.len() as i64 == ctx.opts.batch;
+        let hi = match page.last() {
+            Some(c) if full => c.apply_id,
+            _ => i64::MAX,
+        };
+        let children = ctx.src.children(after, hi).await?;
+        ctx.fault_point(PHASE, batch_no, "after_read");
+        let mut tx = ctx.app.db.writer().begin().await?;
+        batch(ctx, &lk, &mut tx, &page, children, after, hi, batch_no).await?;
+        done += page.len() as i64;
+        let last = hi == i64::MAX;
+        checkpoint(&mut tx, ctx, PHASE, &hi.to_string(), done, last).await?;
+        ctx.fault_point(PHASE, batch_no, "before_commit");
+        tx.commit().await?;
+        ctx.fault_point(PHASE, batch_no, "after_commit");
+        progress.set(done as u64);
+        batch_no += 1;
+        if last {
+            break;
+        }
+        after = hi;
+    }
+    progress.finish();
+    Ok(())
+}
+
+fn in_list(ids: impl Iterator<Item = i64>) -> String {
+    let v: Vec<String> = ids.map(|i| i.to_string()).collect();
+    if v.is_empty() {
+        "NULL".into()
+    } else {
+        v.join(",")
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn batch(
+    ctx: &Ctx<'_>,
+    lk: &Lookups,
+    tx: &mut Conn,
+    page: &[Apply],
+    ch: Children,
+    lo: i64,
+    hi: i64,
+    batch_no: u64,
+) -> Result<()> {
+    let done: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(
+        "SELECT apply_id FROM v1_cases WHERE apply_id > $1 AND apply_id <= $2 \
+         UNION SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_apply' AND v1_id > $1 AND v1_id <= $2",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| r.0)
+    .collect();
+    let materials_done: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(
+        "SELECT material_id FROM v1_materials WHERE apply_id > $1 AND apply_id <= $2",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| r.0)
+    .collect();
+    let citizens = in_list(page.iter().map(|c| c.citizen_id));
+    let accounts: BTreeMap<i64, Account> =
+        sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>)>(&format!(
+            "SELECT a.citizen_id, a.user_id, a.user_type, u.display_name, u.org_name, u.org_uscc \
+             FROM v1_accounts a JOIN users u ON u.id = a.user_id WHERE a.citizen_id IN ({citizens})"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(cid, user_id, user_type, name, org_name, org_uscc)| {
+            (
+                cid,
+                Account {
+                    user_id,
+                    user_type,
+                    name,
+                    org_name,
+                    org_uscc,
+                },
+            )
+        })
+        .collect();
+    let held: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(&format!(
+        "SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND v1_id IN ({citizens})"
+    ))
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| r.0)
+    .collect();
+
+    let mut by_case: BTreeMap<i64, Children> = BTreeMap::new();
+    let case_ids: BTreeSet<i64> = page.iter().map(|c| c.apply_id).collect();
+    let mut orphans = Children::default();
+    for m in ch.materials {
+        if materials_done.contains(&m.material_id) {
+            continue;
+        }
+        match case_ids.contains(&m.apply_id) {
+            true => by_case.entry(m.apply_id).or_default().materials.push(m),
+            false => orphans.materials.push(m),
+        }
+    }
+    for l in ch.logs {
+        match case_ids.contains(&l.apply_id) {
+            true => by_case.entry(l.apply_id).or_default().logs.push(l),
+            false => orphans.logs.push(l),
+        }
+    }
+    for l in ch.licences {
+        match case_ids.contains(&l.apply_id) {
+            true => by_case.entry(l.apply_id).or_default().licences.push(l),
+            false => orphans.licences.push(l),
+        }
+    }
+    for e in ch.evaluations {
+        match case_ids.contains(&e.apply_id) {
+            true => by_case.entry(e.apply_id).or_default().evaluations.push(e),
+            false => orphans.evaluations.push(e),
+        }
+    }
+    for c in page {
+        if done.contains(&c.apply_id) {
+            continue;
+        }
+        let kids = by_case.remove(&c.apply_id).unwrap_or_default();
+        match accounts.get(&c.citizen_id) {
+            Some(a) if !held.contains(&c.citizen_id) => {
+                migrate_case(ctx, lk, tx, c, a, kids).await?
+            }
+            _ => {
+                let v = serde_json::to_value(c).unwrap_or_default();
+                quarantine(
+                    tx,
+                    ctx,
+                    "t_apply",
+                    c.apply_id,
+                    "APPLICANT_QUARANTINED",
+                    Some(c.apply_id),
+                    &v,
+                    &json!({"citizen_id": c.citizen_id, "status": c.status}),
+                )
+                .await?;
+                hold_children(ctx, tx, kids, "CASE_QUARANTINED").await?;
+            }
+        }
+    }
+    ctx.fault_point(PHASE, batch_no, "after_files");
+    hold_children(ctx, tx, orphans, "ORPHAN_NO_CASE").await?;
+    Ok(())
+}
+
+fn log_values(l: &Log) -> Value {
+    let d = text_gbk::decode_log_row(
+        l.node_name.as_deref(),
+        l.action.as_deref(),
+        l.opinion.as_deref(),
+    );
+    json!({
+        "log_id": l.log_id, "apply_id": l.apply_id, "user_id": l.user_id, "action_time": l.action_time,
+        "node_name": d.node, "action": d.action, "opinion": d.opinion, "encoding": d.encoding.as_str(),
+        "node_name_hex": l.node_name.as_deref().map(hex::encode),
+        "action_hex": l.action.as_deref().map(hex::encode),
+        "opinion_hex": l.opinion.as_deref().map(hex::encode),
+    })
+}
+
+/// Every child of a held case (or an orphan) is held with the reason given;
+/// a material's file is kept (verified or not) so that a release needs
+/// nothing from V1's store.
+async fn hold_children(ctx: &Ctx<'_>, tx: &mut Conn, kids: Children, reason: &str) -> Result<()> {
+    for m in kids.materials {
+        let (path, file) = read_material(ctx, &m);
+        let key = match &file {
+            Some(bytes) => {
+                let key = preserved_key("t_apply_material", m.material_id);
+                put(ctx, &key, bytes).await?;
+                Some(key)
+            }
+            None => None,
+        };
+        let v = serde_json::to_value(&m).unwrap_or_default();
+        quarantine(
+            tx,
+            ctx,
+            "t_apply_material",
+            m.material_id,
+            reason,
+            Some(m.apply_id),
+            &v,
+            &json!({}),
+        )
+        .await?;
+        ledger(
+            tx,
+            &m,
+            None,
+            "quarantined",
+            path.as_deref(),
+            file.as_deref(),
+            key.as_deref(),
+        )
+        .await?;
+    }
+    for l in kids.logs {
+        quarantine(
+            tx,
+            ctx,
+            "t_approve_log",
+            l.log_id,
+            reason,
+            Some(l.apply_id),
+            &log_values(&l),
+            &json!({}),
+        )
+        .await?;
+    }
+    for l in kids.licences {
+        let path = l
+            .file_path
+            .as_deref()
+            .and_then(|p| paths::normalise_v1_path(p).ok());
+        let file = path
+            .as_deref()
+            .and_then(|p| std::fs::read(ctx.opts.files_root.join(p)).ok());
+        let key = match &file {
+            Some(bytes) => {
+                let key = preserved_key("t_license", l.license_id);
+                put(ctx, &key, bytes).await?;
+                Some(key)
+            }
+            None => None,
+        };
+        let v = serde_json::to_value(&l).unwrap_or_default();
+        quarantine(
+            tx,
+            ctx,
+            "t_license",
+            l.license_id,
+            reason,
+            Some(l.apply_id),
+            &v,
+            &json!({}),
+        )
+        .await?;
+        licence_ledger(
+            ctx,
+            tx,
+            &l,
+            None,
+            "quarantined",
+            path.as_deref(),
+            file.as_deref(),
+            key.as_deref(),
+        )
+        .await?;
+    }
+    for e in kids.evaluations {
+        let v = serde_json::to_value(&e).unwrap_or_default();
+        quarantine(
+            tx,
+            ctx,
+            "t_evaluation",
+            e.eval_id,
+            reason,
+            Some(e.apply_id),
+            &v,
+            &json!({}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn put(ctx: &Ctx<'_>, key: &str, bytes: &[u8]) -> Result<()> {
+    if ctx.opts.verify_files_only {
+        return Ok(());
+    }
+    ctx.app
+        .files
+        .put(key, bytes::Bytes::copy_from_slice(bytes))
+        .await
+        .map_err(|e| MigrateError::Target(format!("file store {key}: {e}")))
+}
+
+/// The material's normalised path and its bytes, if the file is there.
+fn read_material(ctx: &Ctx<'_>, m: &Material) -> (Option<String>, Option<Vec<u8>>) {
+    let Some(path) = m
+        .file_path
+        .as_deref()
+        .and_then(|p| paths::normalise_v1_path(p).ok())
+    else {
+        return (None, None);
+    };
+    let bytes = std::fs::read(ctx.opts.files_root.join(&path)).ok();
+    (Some(path), bytes)
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(b))
+}
+
+async fn ledger(
+    tx: &mut Conn,
+    m: &Material,
+    case_material_id: Option<i64>,
+    outcome: &str,
+    path: Option<&str>,
+    file: Option<&[u8]>,
+    key: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO v1_materials (material_id, apply_id, case_material_id, outcome, path, size_v1, md5_v1, size, md5, \
+         sm3, storage_key, dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(m.material_id)
+    .bind(m.apply_id)
+    .bind(case_material_id)
+    .bind(outcome)
+    .bind(path)
+    .bind(m.file_size)
+    .bind(&m.file_md5)
+    .bind(file.map(|f| f.len() as i64))
+    .bind(file.map(md5_hex))
+    .bind(file.map(zt_store::files::sm3_hex))
+    .bind(key)
+    .bind(path.map(dir_of))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn licence_ledger(
+    ctx: &Ctx<'_>,
+    tx: &mut Conn,
+    l: &License,
+    licence_id: Option<i64>,
+    outcome: &str,
+    path: Option<&str>,
+    file: Option<&[u8]>,
+    key: Option<&str>,
+) -> Result<()> {
+    let holder = l
+        .holder_id_card
+        .as_deref()
+        .map(|v| ctx.app.pii.seal(&ctx_licence_holder(l.license_id), v));
+    sqlx::query(
+        "INSERT INTO v1_licences (license_id, apply_id, licence_id, outcome, path, holder_id_card_v1, issue_dept_id, \
+         size, sm3, storage_key, dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(l.license_id)
+    .bind(l.apply_id)
+    .bind(licence_id)
+    .bind(outcome)
+    .bind(path)
+    .bind(holder)
+    .bind(l.issue_dept_id)
+    .bind(file.map(|f| f.len() as i64))
+    .bind(file.map(zt_store::files::sm3_hex))
+    .bind(key)
+    .bind(path.map(dir_of))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn ts(t: NaiveDateTime) -> String {
+    zt_store::time::ts(
+        time::V1Time {
+            local: t,
+            precision: time::Precision::Second,
+        }
+        .to_utc(),
+    )
+}
+
+fn parse_dt(s: Option<&str>) -> Option<NaiveDateTime> {
+    time::datetime(s).map(|t| t.local)
+}
+
+fn parse_day(s: Option<&str>) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s?.trim(), "%Y-%m-%d").ok()
+}
+
+async fn migrate_case(
+    ctx: &Ctx<'_>,
+    lk: &Lookups,
+    tx: &mut Conn,
+    c: &Apply,
+    acct: &Account,
+    kids: Children,
+) -> Result<()> {
+    let item = lk.items.get(&c.item_id).ok_or_else(|| {
+        MigrateError::Preflight(vec![format!(
+            "办件 {} 的事项 {} 未迁移 / item not migrated",
+            c.apply_id, c.item_id
+        )])
+    })?;
+    let case_no = c.apply_no.as_str();
+    // D01: the submission time, normalised, with its precision.
+    let filed = time::apply_time(c.apply_time.as_deref(), case_no).ok_or_else(|| {
+        MigrateError::Preflight(vec![format!(
+            "办件 {} 的申报时间与编号都无法解析 / no time",
+            c.apply_id
+        )])
+    })?;
+    if filed.time.precision != time::Precision::Second
+        || filed.source != time::ApplyTimeSource::Parsed
+    {
+        flag(tx, "t_apply", c.apply_id, "reduced_time_precision", &json!({
+            "precision": filed.time.precision.as_str(),
+            "source": match filed.source { time::ApplyTimeSource::Parsed => "apply_time", time::ApplyTimeSource::CaseNo => "case_no", time::ApplyTimeSource::Unparsed => "case_no_unparsed" },
+        }))
+        .await?;
+    }
+    let filed_at = zt_store::time::ts(filed.time.to_utc());
+    // The approval history in chronological order (D14), decoded (D11).
+    let mut logs = kids.logs;
+    logs.sort_by(|a, b| {
+        (a.action_time.as_deref(), a.log_id).cmp(&(b.action_time.as_deref(), b.log_id))
+    });
+    let mut entries = Vec::with_capacity(logs.len());
+    let mut decoded = Vec::with_capacity(logs.len());
+    for l in &logs {
+        let d = text_gbk::decode_log_row(
+            l.node_name.as_deref(),
+            l.action.as_deref(),
+            l.opinion.as_deref(),
+        );
+        if d.damaged {
+            flag(
+                tx,
+                "t_approve_log",
+                l.log_id,
+                "lossy_log_text",
+                &json!({"apply_id": c.apply_id}),
+            )
+            .await?;
+        }
+        let at = match parse_dt(l.action_time.as_deref()) {
+            Some(t) => t,
+            None => {
+                flag(
+                    tx,
+                    "t_approve_log",
+                    l.log_id,
+                    "log_time_missing",
+                    &json!({}),
+                )
+                .await?;
+                filed.time.local
+            }
+        };
+        entries.push(LogEntry {
+            log_id: l.log_id,
+            at,
+            node: d.node.clone(),
+            action: d.action.clone(),
+            opinion: d.opinion.clone(),
+            user_id: l.user_id,
+        });
+        decoded.push(d);
+    }
+    // D13: a completion without its time takes the 办结 log's.
+    let mut finished = parse_dt(c.finish_time.as_deref());
+    let mut finish_source = finished.map(|_| "v1");
+    if c.status == "09" && finished.is_none() {
+        finished = entries
+            .iter()
+            .rev()
+            .find(|e| e.action == "办结")
+            .map(|e| e.at);
+        if let Some(t) = finished {
+            finish_source = Some("log");
+            flag(tx, "t_apply", c.apply_id, "recovered_finish_time", &json!({"finish_time": time::V1Time { local: t, precision: time::Precision::Second }.rfc3339_beijing()})).await?;
+        } else {
+            flag(tx, "t_apply", c.apply_id, "finish_time_unknown", &json!({})).await?;
+        }
+    }
+    let updated = parse_dt(c.update_time.as_deref());
+    let r = replay::replay(
+        &CaseFacts {
+            v1_status: c.status.clone(),
+            submitted_at: filed.time.local,
+            finished_at: finished,
+            updated_at: updated,
+            levels: item.levels,
+        },
+        &entries,
+    );
+    if let Some((replayed, v1)) = r.mismatch {
+        flag(
+            tx,
+            "t_apply",
+            c.apply_id,
+            "status_replay_mismatch",
+            &json!({"replayed": replayed.as_str(), "v1": v1.as_str()}),
+        )
+        .await?;
+    }
+    // Deadlines (README §4): V1's promise for closed cases; the official
+    // calendar's for accepted cases still open.
+    let accepted_on = parse_dt(c.accept_time.as_deref()).map(|t| t.date());
+    let promise = parse_day(c.promise_date.as_deref());
+    let cal = ctx.app.calendar();
+    let official =
+        accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.promise_days));
+    let statutory = accepted_on
+        .and_then(|d| deadline::official_due_date(&cal, d, item.legal_days.max(item.promise_days)));
+    let open_accepted = matches!(c.status.as_str(), "02" | "03" | "04");
+    let due = if open_accepted {
+        if official.is_none() {
+            flag(
+                tx,
+                "t_apply",
+                c.apply_id,
+                "due_date_not_recomputed",
+                &json!({"accepted_on": accepted_on.map(|d| d.to_string())}),
+            )
+            .await?;
+        }
+        official.or(promise)
+    } else {
+        promise
+    };
+    let differs = match (official, promise) {
+        (Some(o), Some(p)) => Some(i64::from(o != p)),
+        _ => None,
+    };
+    // D12: the form, parsed with its escapes, sealed like V2's own.
+    let parsed = form::parse_form_data(c.form_data.as_deref().unwrap_or(""));
+    if parsed.lenient {
+        flag(tx, "t_apply", c.apply_id, "form_lenient_parse", &json!({})).await?;
+    }
+    let mut form_map = Map::new();
+    for (k, v) in parsed.pairs {
+        form_map.insert(k, Value::String(v));
+    }
+    let form_sealed = ctx.app.pii.seal(
+        &zt_app::pii::ctx_case_form(case_no),
+        &Value::Object(form_map).to_string(),
+    );
+    let organisation = acct.user_type == "2";
+    let (applicant_name, kind, org_uscc, org_name) = if organisation {
+        (
+            acct.org_name.clone().unwrap_or_default(),
+            "organisation",
+            acct.org_uscc.clone(),
+            acct.org_name.clone(),
+        )
+    } else {
+        (acct.name.clone(), "person", None, None)
+    };
+    let supplement = r.supplement.map(|i| {
+        let e = &entries[i];
+        json!({"items": [if e.opinion.is_empty() { "请按窗口意见补正材料".to_string() } else { e.opinion.clone() }],
+               "opinion": e.opinion, "requested_at": ts(e.at), "by": staff_name(lk, e.user_id)})
+        .to_string()
+    });
+    let completed_at = match r.status {
+        CaseStatus::Completed => finished.map(ts),
+        _ => None,
+    };
+    let submitted_at = (c.status != "00").then(|| filed_at.clone());
+    let day = |d: Option<chrono::NaiveDate>| d.map(zt_store::time::day);
+    let (case_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO cases (case_no, item_id, item_version, dept_id, applicant_id, applicant_name, applicant_kind, \
+         org_uscc, org_name, status, accepted, step, signatures, form, supplement, accepted_on, due_date, \
+         statutory_due_date, paused_days, submitted_at, decided_at, completed_at, created_at, updated_at, version, \
+         origin, filed_precision) VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, '[]', $12, $13, $14, $15, \
+         $16, 0, $17, $18, $19, $20, $21, 0, 'v1', $22) RETURNING id",
+    )
+    .bind(case_no)
+    .bind(item.v2_id)
+    .bind(item.dept_id)
+    .bind(acct.user_id)
+    .bind(&applicant_name)
+    .bind(kind)
+    .bind(&org_uscc)
+    .bind(&org_name)
+    .bind(r.status.as_str())
+    .bind(i64::from(r.accepted))
+    .bind(r.step)
+    .bind(&form_sealed)
+    .bind(&supplement)
+    .bind(day(accepted_on.filter(|_| r.accepted)))
+    .bind(day(due.filter(|_| r.accepted || !open_accepted)))
+    .bind(day(statutory.filter(|_| open_accepted)))
+    .bind(&submitted_at)
+    .bind(r.decided_at.map(ts))
+    .bind(&completed_at)
+    .bind(&filed_at)
+    .bind(updated.map(ts).unwrap_or_else(|| filed_at.clone()))
+    .bind((filed.time.precision != time::Precision::Second).then(|| filed.time.precision.as_str()))
+    .fetch_one(&mut *tx)
+    .await?;
+    let handler = c
+        .handler_user_id
+        .and_then(|u| lk.staff.get(&u))
+        .map(|s| s.user_id);
+    if c.handler_user_id.is_some() && handler.is_none() {
+        flag(
+            tx,
+            "t_apply",
+            c.apply_id,
+            "unknown_staff_reference",
+            &json!({"handler_user_id": c.handler_user_id}),
+        )
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO v1_cases (case_id, apply_id, citizen_id, v1_status, apply_time, apply_time_precision, \
+         apply_time_v1, accept_time, promise_date, official_due_date, due_date_differs, finish_time, \
+         finish_time_source, result_type, handler_user_id, source_channel, remark, update_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(case_id)
+    .bind(c.apply_id)
+    .bind(c.citizen_id)
+    .bind(&c.status)
+    .bind(&filed_at)
+    .bind(filed.time.precision.as_str())
+    .bind(&c.apply_time)
+    .bind(&c.accept_time)
+    .bind(&c.promise_date)
+    .bind(day(official))
+    .bind(differs)
+    .bind(finished.map(ts))
+    .bind(finish_source)
+    .bind(&c.result_type)
+    .bind(handler)
+    .bind(match c.source_channel.as_deref() {
+        Some("2") => Some("window"),
+        Some("3") => Some("mobile"),
+        Some("1") => Some("web"),
+        _ => None,
+    })
+    .bind(c.remark.as_deref().map(|r| ctx.app.pii.seal(&ctx_case_remark(case_no), r)))
+    .bind(&c.update_time)
+    .execute(&mut *tx)
+    .await?;
+
+    // The timeline.
+    for (i, e) in r.events.iter().enumerate() {
+        let (actor_id, actor_name, role) = match (&e.origin, e.log) {
+            (EvOrigin::Log(_), Some(li)) => match entries[li].user_id {
+                Some(u) => match lk.staff.get(&u) {
+                    Some(s) => (Some(s.user_id), s.name.clone(), e.role),
+                    None => (None, format!("V1 工作人员 {u}"), e.role),
+                },
+                None => (Some(acct.user_id), applicant_name.clone(), "applicant"),
+            },
+            _ if e.role == "applicant" => (Some(acct.user_id), applicant_name.clone(), "applicant"),
+            _ if e.action == "v1_delete" => (None, "V1 系统管理员".to_string(), "sysadmin"),
+            _ => (None, "V1 系统".to_string(), e.role),
+        };
+        let (origin, v1_log_id, opinion, detail) = match (&e.origin, e.log) {
+            (EvOrigin::Log(id), Some(li)) => {
+                let d = &decoded[li];
+                (
+                    "v1",
+                    Some(*id),
+                    Some(d.opinion.clone()),
+                    json!({"v1": {"node": d.node, "action": d.action, "encoding": d.encoding.as_str(), "text_damaged": d.damaged}}),
+                )
+            }
+            (EvOrigin::Derived(why), _) => ("v1_derived", None, None, json!({"v1_derived": why})),
+            _ => ("v1_derived", None, None, json!({})),
+        };
+        sqlx::query(
+            "INSERT INTO case_events (case_id, seq, action, from_status, to_status, actor_id, actor_name, actor_role, \
+             opinion, detail, at, origin, v1_log_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(case_id)
+        .bind(i as i64 + 1)
+        .bind(e.action)
+        .bind(e.from.map(|s| s.as_str()))
+        .bind(e.to.as_str())
+        .bind(actor_id)
+        .bind(&actor_name)
+        .bind(role)
+        .bind(&opinion)
+        .bind(detail.to_string())
+        .bind(ts(e.at))
+        .bind(origin)
+        .bind(v1_log_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // Materials (D09, D10, D18): verified against V1's size and MD5.
+    let mut latest: BTreeMap<String, (Option<String>, i64)> = BTreeMap::new();
+    for m in &kids.materials {
+        let code = material_code(item, m);
+        let k = (m.upload_time.clone(), m.material_id);
+        let e = latest.entry(code).or_insert(k.clone());
+        if k > *e {
+            *e = k;
+        }
+    }
+    for m in &kids.materials {
+        let (path, file) = read_material(ctx, m);
+        let v = serde_json::to_value(m).unwrap_or_default();
+        let Some(bytes) = file else {
+            quarantine(
+                tx,
+                ctx,
+                "t_apply_material",
+                m.material_id,
+                "FILE_MISSING",
+                Some(c.apply_id),
+                &v,
+                &json!({"path": path, "path_refused": path.is_none() && m.file_path.is_some()}),
+            )
+            .await?;
+            ledger(tx, m, None, "quarantined", path.as_deref(), None, None).await?;
+            flag(
+                tx,
+                "t_apply",
+                c.apply_id,
+                "material_not_transferred",
+                &json!({"material_id": m.material_id, "reason": "FILE_MISSING"}),
+            )
+            .await?;
+            continue;
+        };
+        let md5 = md5_hex(&bytes);
+        if Some(md5.as_str()) != m.file_md5.as_deref().map(str::trim) {
+            let key = preserved_key("t_apply_material", m.material_id);
+            put(ctx, &key, &bytes).await?;
+            quarantine(tx, ctx, "t_apply_material", m.material_id, "FILE_MD5_MISMATCH", Some(c.apply_id), &v,
+                &json!({"expected_md5": m.file_md5, "actual_md5": md5, "expected_size": m.file_size, "actual_size": bytes.len()})).await?;
+            ledger(
+                tx,
+                m,
+                None,
+                "quarantined",
+                path.as_deref(),
+                Some(&bytes),
+                Some(&key),
+            )
+            .await?;
+            flag(
+                tx,
+                "t_apply",
+                c.apply_id,
+                "material_not_transferred",
+                &json!({"material_id": m.material_id, "reason": "FILE_MD5_MISMATCH"}),
+            )
+            .await?;
+            continue;
+        }
+        let key = material_key(case_no, m.material_id);
+        put(ctx, &key, &bytes).await?;
+        let code = material_code(item, m);
+        let current = latest.get(&code) == Some(&(m.upload_time.clone(), m.material_id));
+        let content_type = zt_app::upload::sniff(&bytes)
+            .map(|k| k.mime())
+            .unwrap_or("application/octet-stream");
+        let uploaded = parse_dt(m.upload_time.as_deref())
+            .map(ts)
+            .unwrap_or_else(|| filed_at.clone());
+        let name: String = m
+            .file_name
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        let (cm_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO case_materials (case_id, material_code, file_name, content_type, size_bytes, digest, \
+             storage_key, uploaded_by, uploaded_at, is_current, v1_material_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(case_id)
+        .bind(&code)
+        .bind(if name.is_empty() { format!("v1-{}", m.material_id) } else { name })
+        .bind(content_type)
+        .bind(bytes.len() as i64)
+        .bind(zt_store::files::sm3_hex(&bytes))
+        .bind(&key)
+        .bind(acct.user_id)
+        .bind(&uploaded)
+        .bind(i64::from(current))
+        .bind(m.material_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        ledger(
+            tx,
+            m,
+            Some(cm_id),
+            "migrated",
+            path.as_deref(),
+            Some(&bytes),
+            Some(&key),
+        )
+        .await?;
+    }
+
+    for l in &kids.licences {
+        licence(ctx, lk, tx, c, case_id, acct, organisation, l).await?;
+    }
+    for e in &kids.evaluations {
+        rating(tx, case_id, acct.user_id, e, &filed_at).await?;
+    }
+    Ok(())
+}
+
+fn staff_name(lk: &Lookups, user: Option<i64>) -> String {
+    user.and_then(|u| lk.staff.get(&u))
+        .map(|s| s.name.clone())
+        .unwrap_or_default()
+}
+
+fn material_code(item: &lookups::ItemRef, m: &Material) -> String {
+    m.material_name
+        .as_deref()
+        .and_then(|n| item.material_codes.get(n))
+        .cloned()
+        .unwrap_or_else(|| "v1_other".into())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn licence(
+    ctx: &Ctx<'_>,
+    lk: &Lookups,
+    tx: &mut Conn,
+    c: &Apply,
+    case_id: i64,
+    acct: &Account,
+    organisation: bool,
+    l: &License,
+) -> Result<()> {
+    let path = l
+        .file_path
+        .as_deref()
+        .and_then(|p| paths::normalise_v1_path(p).ok());
+    let file = path
+        .as_deref()
+        .and_then(|p| std::fs::read(ctx.opts.files_root.join(p)).ok());
+    let key = match &file {
+        Some(bytes) => {
+            let key = licence_key(&l.license_no);
+            put(ctx, &key, bytes).await?;
+            Some(key)
+        }
+        None => {
+            flag(
+                tx,
+                "t_license",
+                l.license_id,
+                "licence_file_missing",
+                &json!({"path": path}),
+            )
+            .await?;
+            None
+        }
+    };
+    let holder_id = match (organisation, l.holder_id_card.as_deref()) {
+        (true, Some(u)) => u.trim().to_string(),
+        (_, v) => match identity::normalise_id_card(v) {
+            identity::IdCard::Valid { number, .. } => zt_domain::mask::id_number(&number),
+            identity::IdCard::Invalid { .. } => {
+                flag(
+                    tx,
+                    "t_license",
+                    l.license_id,
+                    "licence_holder_id_unnormalised",
+                    &json!({}),
+                )
+                .await?;
+                zt_domain::mask::id_number(v.unwrap_or("").trim())
+            }
+        },
+    };
+    let content = zt_app::licence::Content {
+        title: l.license_name.clone().unwrap_or_default(),
+        holder_kind: if organisation {
+            "organisation"
+        } else {
+            "person"
+        }
+        .into(),
+        holder: l.holder_name.clone().unwrap_or_default(),
+        holder_id,
+        issuing_department: l
+            .issue_dept_id
+            .and_then(|d| lk.depts.get(&d))
+            .map(|d| d.name.clone())
+            .unwrap_or_default(),
+        issue_date: l.issue_date.clone().unwrap_or_default(),
+        valid_until: l.valid_until.clone(),
+        details: vec![],
+    };
+    let sealed = ctx.app.pii.seal(
+        &zt_app::licence::ctx_content(&l.license_no),
+        &serde_json::to_string(&content).map_err(|e| MigrateError::Target(e.to_string()))?,
+    );
+    let created = parse_dt(l.create_time.as_deref())
+        .map(ts)
+        .unwrap_or_else(|| ctx.now.clone());
+    let (licence_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO licences (licence_no, case_id, case_no, holder_user_id, content, status, issue_date, valid_until, \
+         file_key, document_sm3, document_bytes, created_at, issued_at, updated_at, origin, v1_license_id) \
+         VALUES ($1, $2, $3, $4, $5, 'issued', $6, $7, $8, $9, $10, $11, $11, $11, 'v1', $12) RETURNING id",
+    )
+    .bind(&l.license_no)
+    .bind(case_id)
+    .bind(&c.apply_no)
+    .bind(acct.user_id)
+    .bind(&sealed)
+    .bind(l.issue_date.clone().unwrap_or_default())
+    .bind(&l.valid_until)
+    .bind(&key)
+    .bind(file.as_deref().map(zt_store::files::sm3_hex))
+    .bind(file.as_ref().map(|f| f.len() as i64))
+    .bind(&created)
+    .bind(l.license_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    licence_ledger(
+        ctx,
+        tx,
+        l,
+        Some(licence_id),
+        "migrated",
+        path.as_deref(),
+        file.as_deref(),
+        key.as_deref(),
+    )
+    .await
+}
+
+async fn rating(
+    tx: &mut Conn,
+    case_id: i64,
+    applicant: i64,
+    e: &Evaluation,
+    fallback: &str,
+) -> Result<()> {
+    let channel = match e.eval_channel.as_deref() {
+        Some("2") => "mobile",
+        Some("3") => "sms",
+        Some("4") => "window_device",
+        _ => "web",
+    };
+    sqlx::query(
+        "INSERT INTO ratings (case_id, applicant_id, score, comment, created_at, channel, v1_eval_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case_id)
+    .bind(applicant)
+    .bind(e.score)
+    .bind(e.content.clone().unwrap_or_default())
+    .bind(parse_dt(e.eval_time.as_deref()).map(ts).unwrap_or_else(|| fallback.to_string()))
+    .bind(channel)
+    .bind(e.eval_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
