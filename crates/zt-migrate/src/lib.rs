@@ -10,6 +10,7 @@ pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod sink;
 pub mod source;
 pub mod transform;
 

@@ -7,7 +7,10 @@ use serde_json::json;
 
 use crate::error::Result;
 use crate::progress::Progress;
-use crate::run::{checkpoint, checkpoint_of, flag, quarantine, Ctx};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::run::{checkpoint, checkpoint_of, ctx_quarantine, Ctx};
+use crate::sink::{Pending, Val};
 use crate::source::Citizen;
 use crate::transform::identity::{normalise_id_card, IdCard};
 use crate::transform::{mobile, time};
@@ -40,9 +43,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         };
         ctx.fault_point(PHASE, batch_no, "after_read");
         let mut tx = ctx.app.db.writer().begin().await?;
-        for c in &page {
-            one(ctx, &mut tx, c).await?;
-        }
+        batch(ctx, &mut tx, &page, after, last).await?;
         done += page.len() as i64;
         checkpoint(&mut tx, ctx, PHASE, &last.to_string(), done, false).await?;
         ctx.fault_point(PHASE, batch_no, "before_commit");
@@ -59,174 +60,205 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-async fn one(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, c: &Citizen) -> Result<()> {
-    let seen: Option<(i64,)> = sqlx::query_as(
-        "SELECT citizen_id FROM v1_accounts WHERE citizen_id = $1 \
-         UNION ALL SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND v1_id = $1",
-    )
-    .bind(c.citizen_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if seen.is_some() {
-        return Ok(());
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+async fn strings_in(tx: &mut zt_store::Conn, sql: &str, keys: &[String]) -> Result<Vec<(String, i64, Option<String>)>> {
+    if keys.is_empty() {
+        return Ok(vec![]);
     }
-    let number = match normalise_id_card(c.id_card.as_deref()) {
-        IdCard::Valid { number, .. } => number,
-        IdCard::Invalid { reason } => {
-            quarantine(
-                tx,
-                ctx,
-                "t_citizen",
-                c.citizen_id,
-                "ID_CHECKSUM_INVALID",
-                None,
-                &v1_values(c),
-                &json!({"why": reason}),
-            )
-            .await?;
-            return Ok(());
-        }
-    };
+    let sql = sql.replace("{}", &placeholders(keys.len()));
+    let mut q = sqlx::query_as::<_, (String, i64, Option<String>)>(&sql);
+    for k in keys {
+        q = q.bind(k.clone());
+    }
+    Ok(q.fetch_all(&mut *tx).await?)
+}
+
+/// One page of accounts: the lookups are one query each for the page, the
+/// rows written at its end (only a new user's row is written at once, for
+/// its id).
+async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64, hi: i64) -> Result<()> {
+    let seen: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(
+        "SELECT citizen_id FROM v1_accounts WHERE citizen_id > $1 AND citizen_id <= $2 \
+         UNION SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND v1_id > $1 AND v1_id <= $2",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| r.0)
+    .collect();
     let pii = &ctx.app.pii;
-    let person = c.user_type == "1";
-    let id_bidx = pii.blind_index(zt_app::pii::BIDX_ID_NUMBER, &number);
-    let mobile = mobile::normalise_mobile(c.mobile.as_deref());
-    let mobile_bidx = mobile
-        .as_deref()
-        .map(|m| pii.blind_index(zt_app::pii::BIDX_MOBILE, m));
-    if c.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()) && mobile.is_none() {
-        flag(tx, "t_citizen", c.citizen_id, "mobile_invalid", &json!({})).await?;
-    }
-    let registered = time::registration_time(c.create_time.as_deref());
-    match registered {
-        None => {
-            flag(
-                tx,
-                "t_citizen",
-                c.citizen_id,
-                "unknown_registration_time",
-                &json!({}),
-            )
-            .await?
-        }
-        Some(t) if t.precision != time::Precision::Second => {
-            flag(
-                tx,
-                "t_citizen",
-                c.citizen_id,
-                "reduced_time_precision",
-                &json!({"precision": t.precision.as_str()}),
-            )
-            .await?
-        }
-        Some(_) => {}
-    }
-    let registered_at = registered.map(|t| zt_store::time::ts(t.to_utc()));
-    // D07: only persons, only by the normalised number (never a
-    // representative's number: T1, T2).
-    let survivor: Option<(i64, Option<String>)> = if person {
-        sqlx::query_as(
-            "SELECT user_id, real_name FROM v1_accounts WHERE id_card_bidx = $1 AND user_type = '1' \
-             AND outcome = 'migrated' ORDER BY citizen_id LIMIT 1",
-        )
-        .bind(&id_bidx)
-        .fetch_optional(&mut *tx)
+    let todo: Vec<(&Citizen, IdCard)> = page
+        .iter()
+        .filter(|c| !seen.contains(&c.citizen_id))
+        .map(|c| (c, normalise_id_card(c.id_card.as_deref())))
+        .collect();
+    let logins: Vec<String> = todo.iter().map(|(c, _)| c.login_name.clone()).collect();
+    let taken: BTreeSet<String> = strings_in(tx, "SELECT username, id, NULL FROM users WHERE username IN ({})", &logins)
         .await?
-    } else {
-        None
-    };
-    let (user_id, outcome) = match survivor {
-        Some((user_id, name)) => {
-            if name.as_deref().map(str::trim) != c.real_name.as_deref().map(str::trim) {
-                flag(
-                    tx,
-                    "t_citizen",
-                    c.citizen_id,
-                    "merged_names_differ",
-                    &json!({}),
-                )
-                .await?;
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    let bidxs: Vec<String> = todo
+        .iter()
+        .filter_map(|(c, id)| match id {
+            IdCard::Valid { number, .. } if c.user_type == "1" => {
+                Some(pii.blind_index(zt_app::pii::BIDX_ID_NUMBER, number))
             }
-            (user_id, "merged")
-        }
-        None => {
-            let username = if crate::phase::org::username_free(tx, &c.login_name).await? {
-                c.login_name.clone()
-            } else {
-                flag(
-                    tx,
-                    "t_citizen",
-                    c.citizen_id,
-                    "username_renamed",
-                    &json!({}),
-                )
-                .await?;
-                format!("v1-c{}", c.citizen_id)
-            };
-            let personal =
-                zt_app::pii::sealed_personal(pii, &username, Some(&number), mobile.as_deref());
-            let (org_uscc, org_name) = if person {
-                (None, None)
-            } else {
-                (c.uscc.clone(), c.org_name.clone())
-            };
-            let created = registered_at.clone().unwrap_or_else(|| {
-                zt_store::time::ts(
-                    time::V1Time {
-                        local: ctx.opts.freeze,
-                        precision: time::Precision::Second,
-                    }
-                    .to_utc(),
-                )
-            });
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO users (username, password_hash, display_name, user_type, id_number, id_number_bidx, \
-                 mobile, mobile_bidx, org_uscc, org_name, real_name_level, active, must_change_password, created_at, \
-                 updated_at) VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, 'L1', 1, 0, $10, $10) RETURNING id",
-            )
-            .bind(&username)
-            .bind(c.real_name.clone().unwrap_or_default())
-            .bind(if person { "person" } else { "agent" })
-            .bind(&personal.id_number)
-            .bind(&personal.id_number_bidx)
-            .bind(&personal.mobile)
-            .bind(&personal.mobile_bidx)
-            .bind(&org_uscc)
-            .bind(&org_name)
-            .bind(&created)
-            .fetch_one(&mut *tx)
-            .await?;
-            zt_store::users::set_roles(
-                tx,
-                id,
-                &zt_app::role_tags::tagged(ctx.app, id, &["applicant"]),
-            )
-            .await?;
-            (id, "migrated")
-        }
-    };
-    let seal = |col: &str, v: Option<&str>| v.map(|v| pii.seal(&ctx_account(col, c.citizen_id), v));
-    sqlx::query(
-        "INSERT INTO v1_accounts (citizen_id, user_id, outcome, login_name, user_type, real_name, registered_at, \
-         registered_precision, registered_v1, id_card_v1, id_card_bidx, mobile_v1, mobile, mobile_bidx, email) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            _ => None,
+        })
+        .collect();
+    // Persons already written (earlier pages), then this page's survivors.
+    let mut survivors: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
+    for (b, user, name) in strings_in(
+        tx,
+        "SELECT id_card_bidx, user_id, real_name FROM v1_accounts WHERE outcome = 'migrated' AND user_type = '1' \
+         AND id_card_bidx IN ({}) ORDER BY citizen_id DESC",
+        &bidxs,
     )
-    .bind(c.citizen_id)
-    .bind(user_id)
-    .bind(outcome)
-    .bind(&c.login_name)
-    .bind(&c.user_type)
-    .bind(&c.real_name)
-    .bind(&registered_at)
-    .bind(registered.map(|t| t.precision.as_str()).unwrap_or("unknown"))
-    .bind(&c.create_time)
-    .bind(seal("id_card_v1", c.id_card.as_deref()))
-    .bind(&id_bidx)
-    .bind(seal("mobile_v1", c.mobile.as_deref()))
-    .bind(seal("mobile", mobile.as_deref()))
-    .bind(&mobile_bidx)
-    .bind(seal("email", c.email.as_deref()))
-    .execute(&mut *tx)
-    .await?;
+    .await?
+    {
+        survivors.insert(b, (user, name));
+    }
+    let mut out = Pending::default();
+    let mut roles = Pending::default();
+    let mut taken_now = BTreeSet::new();
+    for (c, idn) in todo {
+        let number = match idn {
+            IdCard::Valid { number, .. } => number,
+            IdCard::Invalid { reason } => {
+                let sealed = pii.seal(&ctx_quarantine("t_citizen", c.citizen_id), &v1_values(c).to_string());
+                out.push(
+                    "v1_quarantine",
+                    "v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at",
+                    true,
+                    vec![
+                        "t_citizen".into(),
+                        c.citizen_id.into(),
+                        "ID_CHECKSUM_INVALID".into(),
+                        Val::I(None),
+                        sealed.into(),
+                        json!({"why": reason}).to_string().into(),
+                        ctx.now.clone().into(),
+                    ],
+                );
+                continue;
+            }
+        };
+        let mut note = |flag: &str| {
+            out.push(
+                "v1_flags",
+                "v1_table, v1_id, flag, detail",
+                true,
+                vec!["t_citizen".into(), c.citizen_id.into(), flag.into(), "{}".into()],
+            );
+        };
+        let person = c.user_type == "1";
+        let id_bidx = pii.blind_index(zt_app::pii::BIDX_ID_NUMBER, &number);
+        let mobile = mobile::normalise_mobile(c.mobile.as_deref());
+        let mobile_bidx = mobile.as_deref().map(|m| pii.blind_index(zt_app::pii::BIDX_MOBILE, m));
+        if c.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()) && mobile.is_none() {
+            note("mobile_invalid");
+        }
+        let registered = time::registration_time(c.create_time.as_deref());
+        match registered {
+            None => note("unknown_registration_time"),
+            Some(t) if t.precision != time::Precision::Second => note("reduced_time_precision"),
+            Some(_) => {}
+        }
+        let registered_at = registered.map(|t| zt_store::time::ts(t.to_utc()));
+        // D07: only persons, only by the normalised number (never a
+        // representative's number: T1, T2).
+        let survivor = if person { survivors.get(&id_bidx).cloned() } else { None };
+        let (user_id, outcome) = match survivor {
+            Some((user_id, name)) => {
+                if name.as_deref().map(str::trim) != c.real_name.as_deref().map(str::trim) {
+                    note("merged_names_differ");
+                }
+                (user_id, "merged")
+            }
+            None => {
+                let free = zt_app::admin::check_username(&c.login_name).is_ok()
+                    && !c.login_name.starts_with("deleted-")
+                    && !taken.contains(&c.login_name)
+                    && !taken_now.contains(&c.login_name);
+                let username = if free {
+                    c.login_name.clone()
+                } else {
+                    note("username_renamed");
+                    format!("v1-c{}", c.citizen_id)
+                };
+                taken_now.insert(username.clone());
+                let personal = zt_app::pii::sealed_personal(pii, &username, Some(&number), mobile.as_deref());
+                let (org_uscc, org_name) = if person { (None, None) } else { (c.uscc.clone(), c.org_name.clone()) };
+                let created = registered_at.clone().unwrap_or_else(|| {
+                    zt_store::time::ts(
+                        time::V1Time {
+                            local: ctx.opts.freeze,
+                            precision: time::Precision::Second,
+                        }
+                        .to_utc(),
+                    )
+                });
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO users (username, password_hash, display_name, user_type, id_number, id_number_bidx, \
+                     mobile, mobile_bidx, org_uscc, org_name, real_name_level, active, must_change_password, created_at, \
+                     updated_at) VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, 'L1', 1, 0, $10, $10) RETURNING id",
+                )
+                .bind(&username)
+                .bind(c.real_name.clone().unwrap_or_default())
+                .bind(if person { "person" } else { "agent" })
+                .bind(&personal.id_number)
+                .bind(&personal.id_number_bidx)
+                .bind(&personal.mobile)
+                .bind(&personal.mobile_bidx)
+                .bind(&org_uscc)
+                .bind(&org_name)
+                .bind(&created)
+                .fetch_one(&mut *tx)
+                .await?;
+                roles.push(
+                    "user_roles",
+                    "user_id, role, tag",
+                    false,
+                    vec![id.into(), "applicant".into(), zt_app::role_tags::tag(ctx.app, id, "applicant").into()],
+                );
+                if person {
+                    survivors.insert(id_bidx.clone(), (id, c.real_name.clone()));
+                }
+                (id, "migrated")
+            }
+        };
+        let seal = |col: &str, v: Option<&str>| v.map(|v| pii.seal(&ctx_account(col, c.citizen_id), v));
+        out.push(
+            "v1_accounts",
+            "citizen_id, user_id, outcome, login_name, user_type, real_name, registered_at, registered_precision, \
+             registered_v1, id_card_v1, id_card_bidx, mobile_v1, mobile, mobile_bidx, email",
+            false,
+            vec![
+                c.citizen_id.into(),
+                user_id.into(),
+                outcome.into(),
+                c.login_name.clone().into(),
+                c.user_type.clone().into(),
+                c.real_name.clone().into(),
+                registered_at.into(),
+                registered.map(|t| t.precision.as_str()).unwrap_or("unknown").into(),
+                c.create_time.clone().into(),
+                seal("id_card_v1", c.id_card.as_deref()).into(),
+                id_bidx.into(),
+                seal("mobile_v1", c.mobile.as_deref()).into(),
+                seal("mobile", mobile.as_deref()).into(),
+                mobile_bidx.into(),
+                seal("email", c.email.as_deref()).into(),
+            ],
+        );
+    }
+    roles.flush(tx).await?;
+    out.flush(tx).await?;
     Ok(())
 }

@@ -16,7 +16,8 @@ use crate::error::{MigrateError, Result};
 use crate::phase::lookups::{self, Lookups};
 use crate::progress::Progress;
 use crate::replay::{self, CaseFacts, LogEntry, Origin as EvOrigin};
-use crate::run::{checkpoint, checkpoint_of, flag, quarantine, Ctx};
+use crate::run::{checkpoint, checkpoint_of, Ctx};
+use crate::sink::Pending;
 use crate::source::{Apply, Children, Evaluation, License, Log, Material};
 use crate::transform::{deadline, form, identity, paths, text_gbk, time};
 
@@ -40,6 +41,80 @@ pub fn licence_key(licence_no: &str) -> String {
 
 pub fn preserved_key(table: &str, id: i64) -> String {
     format!("v1-quarantine/{table}/{id}")
+}
+
+/// What the file stage found for one material or licence file: read,
+/// measured and (unless the run only verifies) put under `key`.
+#[derive(Debug, Clone, Default)]
+pub struct FileFacts {
+    /// Normalised path (D18); None when V1 had none or it was refused.
+    pub path: Option<String>,
+    pub present: bool,
+    pub size: i64,
+    pub md5: String,
+    pub sm3: String,
+    pub mime: &'static str,
+    /// Where the bytes were put (a case's key, or the quarantine's).
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FileOf {
+    Material(i64),
+    Licence(i64),
+}
+
+struct FileJob {
+    of: FileOf,
+    v1_path: Option<String>,
+    /// V1's MD5 (materials): the key used depends on whether it matches.
+    md5_v1: Option<String>,
+    /// The key when the file is what V1 says it is.
+    good_key: String,
+    /// The key for a file kept as evidence (quarantined rows).
+    held_key: String,
+}
+
+/// Reads, checks and stores the batch's files, several at a time (they are
+/// I/O bound); only the facts are kept, never the bytes of many files.
+async fn file_stage(ctx: &Ctx<'_>, jobs: Vec<FileJob>) -> Result<BTreeMap<FileOf, FileFacts>> {
+    use futures::StreamExt;
+    let root = ctx.opts.files_root.clone();
+    let results: Vec<Result<(FileOf, FileFacts)>> = futures::stream::iter(jobs)
+        .map(|job| {
+            let root = root.clone();
+            async move {
+                let path = job.v1_path.as_deref().and_then(|p| paths::normalise_v1_path(p).ok());
+                let read = match path.clone() {
+                    Some(p) => tokio::task::spawn_blocking(move || std::fs::read(root.join(p)).ok())
+                        .await
+                        .map_err(|e| MigrateError::Io(e.to_string()))?,
+                    None => None,
+                };
+                let mut facts = FileFacts { path, ..FileFacts::default() };
+                if let Some(bytes) = read {
+                    facts.present = true;
+                    facts.size = bytes.len() as i64;
+                    facts.md5 = md5_hex(&bytes);
+                    facts.sm3 = zt_store::files::sm3_hex(&bytes);
+                    facts.mime = zt_app::upload::sniff(&bytes)
+                        .map(|k| k.mime())
+                        .unwrap_or("application/octet-stream");
+                    let good = match job.of {
+                        FileOf::Material(_) => job.md5_v1.as_deref().map(str::trim) == Some(facts.md5.as_str()),
+                        FileOf::Licence(_) => true,
+                    };
+                    let key = if good { job.good_key } else { job.held_key };
+                    put(ctx, &key, bytes).await?;
+                    facts.key = Some(key);
+                }
+                Ok((job.of, facts))
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 struct Account {
@@ -130,27 +205,19 @@ async fn batch(
     .map(|r| r.0)
     .collect();
     let citizens = in_list(page.iter().map(|c| c.citizen_id));
-    let accounts: BTreeMap<i64, Account> =
-        sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>)>(&format!(
+    let accounts: BTreeMap<i64, Account> = sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>)>(
+        &format!(
             "SELECT a.citizen_id, a.user_id, a.user_type, u.display_name, u.org_name, u.org_uscc \
              FROM v1_accounts a JOIN users u ON u.id = a.user_id WHERE a.citizen_id IN ({citizens})"
-        ))
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(cid, user_id, user_type, name, org_name, org_uscc)| {
-            (
-                cid,
-                Account {
-                    user_id,
-                    user_type,
-                    name,
-                    org_name,
-                    org_uscc,
-                },
-            )
-        })
-        .collect();
+        ),
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(cid, user_id, user_type, name, org_name, org_uscc)| {
+        (cid, Account { user_id, user_type, name, org_name, org_uscc })
+    })
+    .collect();
     let held: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(&format!(
         "SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND v1_id IN ({citizens})"
     ))
@@ -161,72 +228,152 @@ async fn batch(
     .collect();
 
     let mut by_case: BTreeMap<i64, Children> = BTreeMap::new();
-    let case_ids: BTreeSet<i64> = page.iter().map(|c| c.apply_id).collect();
+    let case_ids: BTreeSet<i64> = page
+        .iter()
+        .filter(|c| !done.contains(&c.apply_id))
+        .map(|c| c.apply_id)
+        .collect();
+    let all_ids: BTreeSet<i64> = page.iter().map(|c| c.apply_id).collect();
     let mut orphans = Children::default();
     for m in ch.materials {
         if materials_done.contains(&m.material_id) {
             continue;
         }
-        match case_ids.contains(&m.apply_id) {
-            true => by_case.entry(m.apply_id).or_default().materials.push(m),
-            false => orphans.materials.push(m),
+        if case_ids.contains(&m.apply_id) {
+            by_case.entry(m.apply_id).or_default().materials.push(m);
+        } else if !all_ids.contains(&m.apply_id) {
+            orphans.materials.push(m);
         }
     }
     for l in ch.logs {
-        match case_ids.contains(&l.apply_id) {
-            true => by_case.entry(l.apply_id).or_default().logs.push(l),
-            false => orphans.logs.push(l),
+        if case_ids.contains(&l.apply_id) {
+            by_case.entry(l.apply_id).or_default().logs.push(l);
+        } else if !all_ids.contains(&l.apply_id) {
+            orphans.logs.push(l);
         }
     }
     for l in ch.licences {
-        match case_ids.contains(&l.apply_id) {
-            true => by_case.entry(l.apply_id).or_default().licences.push(l),
-            false => orphans.licences.push(l),
+        if case_ids.contains(&l.apply_id) {
+            by_case.entry(l.apply_id).or_default().licences.push(l);
+        } else if !all_ids.contains(&l.apply_id) {
+            orphans.licences.push(l);
         }
     }
     for e in ch.evaluations {
-        match case_ids.contains(&e.apply_id) {
-            true => by_case.entry(e.apply_id).or_default().evaluations.push(e),
-            false => orphans.evaluations.push(e),
+        if case_ids.contains(&e.apply_id) {
+            by_case.entry(e.apply_id).or_default().evaluations.push(e);
+        } else if !all_ids.contains(&e.apply_id) {
+            orphans.evaluations.push(e);
         }
     }
+    let migrating = |c: &Apply| accounts.contains_key(&c.citizen_id) && !held.contains(&c.citizen_id);
+
+    // Files first, several at a time; rows only point to stored files.
+    let mut jobs = Vec::new();
+    for c in page.iter().filter(|c| case_ids.contains(&c.apply_id)) {
+        let ok = migrating(c);
+        if let Some(kids) = by_case.get(&c.apply_id) {
+            for m in &kids.materials {
+                jobs.push(FileJob {
+                    of: FileOf::Material(m.material_id),
+                    v1_path: m.file_path.clone(),
+                    md5_v1: if ok { m.file_md5.clone() } else { None },
+                    good_key: material_key(&c.apply_no, m.material_id),
+                    held_key: preserved_key("t_apply_material", m.material_id),
+                });
+            }
+            for l in &kids.licences {
+                jobs.push(FileJob {
+                    of: FileOf::Licence(l.license_id),
+                    v1_path: l.file_path.clone(),
+                    md5_v1: None,
+                    good_key: if ok { licence_key(&l.license_no) } else { preserved_key("t_license", l.license_id) },
+                    held_key: preserved_key("t_license", l.license_id),
+                });
+            }
+        }
+    }
+    for m in &orphans.materials {
+        jobs.push(FileJob {
+            of: FileOf::Material(m.material_id),
+            v1_path: m.file_path.clone(),
+            md5_v1: None,
+            good_key: preserved_key("t_apply_material", m.material_id),
+            held_key: preserved_key("t_apply_material", m.material_id),
+        });
+    }
+    for l in &orphans.licences {
+        jobs.push(FileJob {
+            of: FileOf::Licence(l.license_id),
+            v1_path: l.file_path.clone(),
+            md5_v1: None,
+            good_key: preserved_key("t_license", l.license_id),
+            held_key: preserved_key("t_license", l.license_id),
+        });
+    }
+    let files = file_stage(ctx, jobs).await?;
+    ctx.fault_point(PHASE, batch_no, "after_files");
+
+    let mut out = Pending::default();
     for c in page {
-        if done.contains(&c.apply_id) {
+        if !case_ids.contains(&c.apply_id) {
             continue;
         }
         let kids = by_case.remove(&c.apply_id).unwrap_or_default();
         match accounts.get(&c.citizen_id) {
             Some(a) if !held.contains(&c.citizen_id) => {
-                migrate_case(ctx, lk, tx, c, a, kids).await?
+                migrate_case(ctx, lk, tx, &mut out, &files, c, a, kids).await?
             }
             _ => {
                 let v = serde_json::to_value(c).unwrap_or_default();
-                quarantine(
-                    tx,
-                    ctx,
-                    "t_apply",
-                    c.apply_id,
-                    "APPLICANT_QUARANTINED",
-                    Some(c.apply_id),
-                    &v,
-                    &json!({"citizen_id": c.citizen_id, "status": c.status}),
-                )
-                .await?;
-                hold_children(ctx, tx, kids, "CASE_QUARANTINED").await?;
+                hold(ctx, &mut out, "t_apply", c.apply_id, "APPLICANT_QUARANTINED", Some(c.apply_id), &v, json!({"citizen_id": c.citizen_id, "status": c.status}));
+                hold_children(ctx, &mut out, &files, kids, "CASE_QUARANTINED");
             }
         }
     }
-    ctx.fault_point(PHASE, batch_no, "after_files");
-    hold_children(ctx, tx, orphans, "ORPHAN_NO_CASE").await?;
+    hold_children(ctx, &mut out, &files, orphans, "ORPHAN_NO_CASE");
+    out.flush(tx).await?;
+    // The ledgers point to the rows made from them.
+    sqlx::query(
+        "UPDATE v1_materials SET case_material_id = (SELECT cm.id FROM case_materials cm \
+         WHERE cm.v1_material_id = v1_materials.material_id) \
+         WHERE apply_id > $1 AND apply_id <= $2 AND outcome = 'migrated' AND case_material_id IS NULL",
+    )
+    .bind(lo)
+    .bind(hi)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE v1_licences SET licence_id = (SELECT l.id FROM licences l WHERE l.v1_license_id = v1_licences.license_id) \
+         WHERE apply_id > $1 AND apply_id <= $2 AND outcome = 'migrated' AND licence_id IS NULL",
+    )
+    .bind(lo)
+    .bind(hi)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
-fn log_values(l: &Log) -> Value {
-    let d = text_gbk::decode_log_row(
-        l.node_name.as_deref(),
-        l.action.as_deref(),
-        l.opinion.as_deref(),
+const Q_COLS: &str = "v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at";
+const F_COLS: &str = "v1_table, v1_id, flag, detail";
+
+#[allow(clippy::too_many_arguments)]
+fn hold(ctx: &Ctx<'_>, out: &mut Pending, table: &'static str, id: i64, reason: &str, apply_id: Option<i64>, values: &Value, detail: Value) {
+    let sealed = ctx.app.pii.seal(&crate::run::ctx_quarantine(table, id), &values.to_string());
+    out.push(
+        "v1_quarantine",
+        Q_COLS,
+        true,
+        vec![table.into(), id.into(), reason.into(), apply_id.into(), sealed.into(), detail.to_string().into(), ctx.now.clone().into()],
     );
+}
+
+fn note(out: &mut Pending, table: &'static str, id: i64, flag: &str, detail: Value) {
+    out.push("v1_flags", F_COLS, true, vec![table.into(), id.into(), flag.into(), detail.to_string().into()]);
+}
+
+fn log_values(l: &Log) -> Value {
+    let d = text_gbk::decode_log_row(l.node_name.as_deref(), l.action.as_deref(), l.opinion.as_deref());
     json!({
         "log_id": l.log_id, "apply_id": l.apply_id, "user_id": l.user_id, "action_time": l.action_time,
         "node_name": d.node, "action": d.action, "opinion": d.opinion, "encoding": d.encoding.as_str(),
@@ -237,134 +384,39 @@ fn log_values(l: &Log) -> Value {
 }
 
 /// Every child of a held case (or an orphan) is held with the reason given;
-/// a material's file is kept (verified or not) so that a release needs
+/// a material's file was kept (verified or not) so that a release needs
 /// nothing from V1's store.
-async fn hold_children(ctx: &Ctx<'_>, tx: &mut Conn, kids: Children, reason: &str) -> Result<()> {
+fn hold_children(ctx: &Ctx<'_>, out: &mut Pending, files: &BTreeMap<FileOf, FileFacts>, kids: Children, reason: &str) {
     for m in kids.materials {
-        let (path, file) = read_material(ctx, &m);
-        let key = match &file {
-            Some(bytes) => {
-                let key = preserved_key("t_apply_material", m.material_id);
-                put(ctx, &key, bytes).await?;
-                Some(key)
-            }
-            None => None,
-        };
+        let f = files.get(&FileOf::Material(m.material_id)).cloned().unwrap_or_default();
         let v = serde_json::to_value(&m).unwrap_or_default();
-        quarantine(
-            tx,
-            ctx,
-            "t_apply_material",
-            m.material_id,
-            reason,
-            Some(m.apply_id),
-            &v,
-            &json!({}),
-        )
-        .await?;
-        ledger(
-            tx,
-            &m,
-            None,
-            "quarantined",
-            path.as_deref(),
-            file.as_deref(),
-            key.as_deref(),
-        )
-        .await?;
+        hold(ctx, out, "t_apply_material", m.material_id, reason, Some(m.apply_id), &v, json!({}));
+        ledger(out, &m, "quarantined", &f);
     }
     for l in kids.logs {
-        quarantine(
-            tx,
-            ctx,
-            "t_approve_log",
-            l.log_id,
-            reason,
-            Some(l.apply_id),
-            &log_values(&l),
-            &json!({}),
-        )
-        .await?;
+        hold(ctx, out, "t_approve_log", l.log_id, reason, Some(l.apply_id), &log_values(&l), json!({}));
     }
     for l in kids.licences {
-        let path = l
-            .file_path
-            .as_deref()
-            .and_then(|p| paths::normalise_v1_path(p).ok());
-        let file = path
-            .as_deref()
-            .and_then(|p| std::fs::read(ctx.opts.files_root.join(p)).ok());
-        let key = match &file {
-            Some(bytes) => {
-                let key = preserved_key("t_license", l.license_id);
-                put(ctx, &key, bytes).await?;
-                Some(key)
-            }
-            None => None,
-        };
+        let f = files.get(&FileOf::Licence(l.license_id)).cloned().unwrap_or_default();
         let v = serde_json::to_value(&l).unwrap_or_default();
-        quarantine(
-            tx,
-            ctx,
-            "t_license",
-            l.license_id,
-            reason,
-            Some(l.apply_id),
-            &v,
-            &json!({}),
-        )
-        .await?;
-        licence_ledger(
-            ctx,
-            tx,
-            &l,
-            None,
-            "quarantined",
-            path.as_deref(),
-            file.as_deref(),
-            key.as_deref(),
-        )
-        .await?;
+        hold(ctx, out, "t_license", l.license_id, reason, Some(l.apply_id), &v, json!({}));
+        licence_ledger(ctx, out, &l, "quarantined", &f);
     }
     for e in kids.evaluations {
         let v = serde_json::to_value(&e).unwrap_or_default();
-        quarantine(
-            tx,
-            ctx,
-            "t_evaluation",
-            e.eval_id,
-            reason,
-            Some(e.apply_id),
-            &v,
-            &json!({}),
-        )
-        .await?;
+        hold(ctx, out, "t_evaluation", e.eval_id, reason, Some(e.apply_id), &v, json!({}));
     }
-    Ok(())
 }
 
-async fn put(ctx: &Ctx<'_>, key: &str, bytes: &[u8]) -> Result<()> {
+async fn put(ctx: &Ctx<'_>, key: &str, bytes: Vec<u8>) -> Result<()> {
     if ctx.opts.verify_files_only {
         return Ok(());
     }
     ctx.app
         .files
-        .put(key, bytes::Bytes::copy_from_slice(bytes))
+        .put(key, bytes::Bytes::from(bytes))
         .await
         .map_err(|e| MigrateError::Target(format!("file store {key}: {e}")))
-}
-
-/// The material's normalised path and its bytes, if the file is there.
-fn read_material(ctx: &Ctx<'_>, m: &Material) -> (Option<String>, Option<Vec<u8>>) {
-    let Some(path) = m
-        .file_path
-        .as_deref()
-        .and_then(|p| paths::normalise_v1_path(p).ok())
-    else {
-        return (None, None);
-    };
-    let bytes = std::fs::read(ctx.opts.files_root.join(&path)).ok();
-    (Some(path), bytes)
 }
 
 fn md5_hex(b: &[u8]) -> String {
@@ -372,73 +424,57 @@ fn md5_hex(b: &[u8]) -> String {
     hex::encode(Md5::digest(b))
 }
 
-async fn ledger(
-    tx: &mut Conn,
-    m: &Material,
-    case_material_id: Option<i64>,
-    outcome: &str,
-    path: Option<&str>,
-    file: Option<&[u8]>,
-    key: Option<&str>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO v1_materials (material_id, apply_id, case_material_id, outcome, path, size_v1, md5_v1, size, md5, \
-         sm3, storage_key, dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(m.material_id)
-    .bind(m.apply_id)
-    .bind(case_material_id)
-    .bind(outcome)
-    .bind(path)
-    .bind(m.file_size)
-    .bind(&m.file_md5)
-    .bind(file.map(|f| f.len() as i64))
-    .bind(file.map(md5_hex))
-    .bind(file.map(zt_store::files::sm3_hex))
-    .bind(key)
-    .bind(path.map(dir_of))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+const LEDGER_COLS: &str =
+    "material_id, apply_id, outcome, path, size_v1, md5_v1, size, md5, sm3, storage_key, dir";
+
+fn ledger(out: &mut Pending, m: &Material, outcome: &str, f: &FileFacts) {
+    let present = f.present;
+    out.push(
+        "v1_materials",
+        LEDGER_COLS,
+        false,
+        vec![
+            m.material_id.into(),
+            m.apply_id.into(),
+            outcome.into(),
+            f.path.clone().into(),
+            m.file_size.into(),
+            m.file_md5.clone().into(),
+            present.then_some(f.size).into(),
+            present.then(|| f.md5.clone()).into(),
+            present.then(|| f.sm3.clone()).into(),
+            f.key.clone().into(),
+            f.path.as_deref().map(dir_of).into(),
+        ],
+    );
 }
 
 pub fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn licence_ledger(
-    ctx: &Ctx<'_>,
-    tx: &mut Conn,
-    l: &License,
-    licence_id: Option<i64>,
-    outcome: &str,
-    path: Option<&str>,
-    file: Option<&[u8]>,
-    key: Option<&str>,
-) -> Result<()> {
+fn licence_ledger(ctx: &Ctx<'_>, out: &mut Pending, l: &License, outcome: &str, f: &FileFacts) {
     let holder = l
         .holder_id_card
         .as_deref()
         .map(|v| ctx.app.pii.seal(&ctx_licence_holder(l.license_id), v));
-    sqlx::query(
-        "INSERT INTO v1_licences (license_id, apply_id, licence_id, outcome, path, holder_id_card_v1, issue_dept_id, \
-         size, sm3, storage_key, dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(l.license_id)
-    .bind(l.apply_id)
-    .bind(licence_id)
-    .bind(outcome)
-    .bind(path)
-    .bind(holder)
-    .bind(l.issue_dept_id)
-    .bind(file.map(|f| f.len() as i64))
-    .bind(file.map(zt_store::files::sm3_hex))
-    .bind(key)
-    .bind(path.map(dir_of))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    out.push(
+        "v1_licences",
+        "license_id, apply_id, outcome, path, holder_id_card_v1, issue_dept_id, size, sm3, storage_key, dir",
+        false,
+        vec![
+            l.license_id.into(),
+            l.apply_id.into(),
+            outcome.into(),
+            f.path.clone().into(),
+            holder.into(),
+            l.issue_dept_id.into(),
+            f.present.then_some(f.size).into(),
+            f.present.then(|| f.sm3.clone()).into(),
+            f.key.clone().into(),
+            f.path.as_deref().map(dir_of).into(),
+        ],
+    );
 }
 
 fn ts(t: NaiveDateTime) -> String {
@@ -459,72 +495,46 @@ fn parse_day(s: Option<&str>) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s?.trim(), "%Y-%m-%d").ok()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn migrate_case(
     ctx: &Ctx<'_>,
     lk: &Lookups,
     tx: &mut Conn,
+    out: &mut Pending,
+    files: &BTreeMap<FileOf, FileFacts>,
     c: &Apply,
     acct: &Account,
     kids: Children,
 ) -> Result<()> {
     let item = lk.items.get(&c.item_id).ok_or_else(|| {
-        MigrateError::Preflight(vec![format!(
-            "办件 {} 的事项 {} 未迁移 / item not migrated",
-            c.apply_id, c.item_id
-        )])
+        MigrateError::Preflight(vec![format!("办件 {} 的事项 {} 未迁移 / item not migrated", c.apply_id, c.item_id)])
     })?;
     let case_no = c.apply_no.as_str();
     // D01: the submission time, normalised, with its precision.
     let filed = time::apply_time(c.apply_time.as_deref(), case_no).ok_or_else(|| {
-        MigrateError::Preflight(vec![format!(
-            "办件 {} 的申报时间与编号都无法解析 / no time",
-            c.apply_id
-        )])
+        MigrateError::Preflight(vec![format!("办件 {} 的申报时间与编号都无法解析 / no time", c.apply_id)])
     })?;
-    if filed.time.precision != time::Precision::Second
-        || filed.source != time::ApplyTimeSource::Parsed
-    {
-        flag(tx, "t_apply", c.apply_id, "reduced_time_precision", &json!({
+    if filed.time.precision != time::Precision::Second || filed.source != time::ApplyTimeSource::Parsed {
+        note(out, "t_apply", c.apply_id, "reduced_time_precision", json!({
             "precision": filed.time.precision.as_str(),
             "source": match filed.source { time::ApplyTimeSource::Parsed => "apply_time", time::ApplyTimeSource::CaseNo => "case_no", time::ApplyTimeSource::Unparsed => "case_no_unparsed" },
-        }))
-        .await?;
+        }));
     }
     let filed_at = zt_store::time::ts(filed.time.to_utc());
     // The approval history in chronological order (D14), decoded (D11).
     let mut logs = kids.logs;
-    logs.sort_by(|a, b| {
-        (a.action_time.as_deref(), a.log_id).cmp(&(b.action_time.as_deref(), b.log_id))
-    });
+    logs.sort_by(|a, b| (a.action_time.as_deref(), a.log_id).cmp(&(b.action_time.as_deref(), b.log_id)));
     let mut entries = Vec::with_capacity(logs.len());
     let mut decoded = Vec::with_capacity(logs.len());
     for l in &logs {
-        let d = text_gbk::decode_log_row(
-            l.node_name.as_deref(),
-            l.action.as_deref(),
-            l.opinion.as_deref(),
-        );
+        let d = text_gbk::decode_log_row(l.node_name.as_deref(), l.action.as_deref(), l.opinion.as_deref());
         if d.damaged {
-            flag(
-                tx,
-                "t_approve_log",
-                l.log_id,
-                "lossy_log_text",
-                &json!({"apply_id": c.apply_id}),
-            )
-            .await?;
+            note(out, "t_approve_log", l.log_id, "lossy_log_text", json!({"apply_id": c.apply_id}));
         }
         let at = match parse_dt(l.action_time.as_deref()) {
             Some(t) => t,
             None => {
-                flag(
-                    tx,
-                    "t_approve_log",
-                    l.log_id,
-                    "log_time_missing",
-                    &json!({}),
-                )
-                .await?;
+                note(out, "t_approve_log", l.log_id, "log_time_missing", json!({}));
                 filed.time.local
             }
         };
@@ -542,16 +552,12 @@ async fn migrate_case(
     let mut finished = parse_dt(c.finish_time.as_deref());
     let mut finish_source = finished.map(|_| "v1");
     if c.status == "09" && finished.is_none() {
-        finished = entries
-            .iter()
-            .rev()
-            .find(|e| e.action == "办结")
-            .map(|e| e.at);
+        finished = entries.iter().rev().find(|e| e.action == "办结").map(|e| e.at);
         if let Some(t) = finished {
             finish_source = Some("log");
-            flag(tx, "t_apply", c.apply_id, "recovered_finish_time", &json!({"finish_time": time::V1Time { local: t, precision: time::Precision::Second }.rfc3339_beijing()})).await?;
+            note(out, "t_apply", c.apply_id, "recovered_finish_time", json!({"finish_time": time::V1Time { local: t, precision: time::Precision::Second }.rfc3339_beijing()}));
         } else {
-            flag(tx, "t_apply", c.apply_id, "finish_time_unknown", &json!({})).await?;
+            note(out, "t_apply", c.apply_id, "finish_time_unknown", json!({}));
         }
     }
     let updated = parse_dt(c.update_time.as_deref());
@@ -566,35 +572,19 @@ async fn migrate_case(
         &entries,
     );
     if let Some((replayed, v1)) = r.mismatch {
-        flag(
-            tx,
-            "t_apply",
-            c.apply_id,
-            "status_replay_mismatch",
-            &json!({"replayed": replayed.as_str(), "v1": v1.as_str()}),
-        )
-        .await?;
+        note(out, "t_apply", c.apply_id, "status_replay_mismatch", json!({"replayed": replayed.as_str(), "v1": v1.as_str()}));
     }
     // Deadlines (README §4): V1's promise for closed cases; the official
     // calendar's for accepted cases still open.
     let accepted_on = parse_dt(c.accept_time.as_deref()).map(|t| t.date());
     let promise = parse_day(c.promise_date.as_deref());
     let cal = ctx.app.calendar();
-    let official =
-        accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.promise_days));
-    let statutory = accepted_on
-        .and_then(|d| deadline::official_due_date(&cal, d, item.legal_days.max(item.promise_days)));
+    let official = accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.promise_days));
+    let statutory = accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.legal_days.max(item.promise_days)));
     let open_accepted = matches!(c.status.as_str(), "02" | "03" | "04");
     let due = if open_accepted {
         if official.is_none() {
-            flag(
-                tx,
-                "t_apply",
-                c.apply_id,
-                "due_date_not_recomputed",
-                &json!({"accepted_on": accepted_on.map(|d| d.to_string())}),
-            )
-            .await?;
+            note(out, "t_apply", c.apply_id, "due_date_not_recomputed", json!({"accepted_on": accepted_on.map(|d| d.to_string())}));
         }
         official.or(promise)
     } else {
@@ -607,24 +597,19 @@ async fn migrate_case(
     // D12: the form, parsed with its escapes, sealed like V2's own.
     let parsed = form::parse_form_data(c.form_data.as_deref().unwrap_or(""));
     if parsed.lenient {
-        flag(tx, "t_apply", c.apply_id, "form_lenient_parse", &json!({})).await?;
+        note(out, "t_apply", c.apply_id, "form_lenient_parse", json!({}));
     }
     let mut form_map = Map::new();
     for (k, v) in parsed.pairs {
         form_map.insert(k, Value::String(v));
     }
-    let form_sealed = ctx.app.pii.seal(
-        &zt_app::pii::ctx_case_form(case_no),
-        &Value::Object(form_map).to_string(),
-    );
+    let form_sealed = ctx
+        .app
+        .pii
+        .seal(&zt_app::pii::ctx_case_form(case_no), &Value::Object(form_map).to_string());
     let organisation = acct.user_type == "2";
     let (applicant_name, kind, org_uscc, org_name) = if organisation {
-        (
-            acct.org_name.clone().unwrap_or_default(),
-            "organisation",
-            acct.org_uscc.clone(),
-            acct.org_name.clone(),
-        )
+        (acct.org_name.clone().unwrap_or_default(), "organisation", acct.org_uscc.clone(), acct.org_name.clone())
     } else {
         (acct.name.clone(), "person", None, None)
     };
@@ -671,51 +656,43 @@ async fn migrate_case(
     .bind((filed.time.precision != time::Precision::Second).then(|| filed.time.precision.as_str()))
     .fetch_one(&mut *tx)
     .await?;
-    let handler = c
-        .handler_user_id
-        .and_then(|u| lk.staff.get(&u))
-        .map(|s| s.user_id);
+    let handler = c.handler_user_id.and_then(|u| lk.staff.get(&u)).map(|s| s.user_id);
     if c.handler_user_id.is_some() && handler.is_none() {
-        flag(
-            tx,
-            "t_apply",
-            c.apply_id,
-            "unknown_staff_reference",
-            &json!({"handler_user_id": c.handler_user_id}),
-        )
-        .await?;
+        note(out, "t_apply", c.apply_id, "unknown_staff_reference", json!({"handler_user_id": c.handler_user_id}));
     }
-    sqlx::query(
-        "INSERT INTO v1_cases (case_id, apply_id, citizen_id, v1_status, apply_time, apply_time_precision, \
-         apply_time_v1, accept_time, promise_date, official_due_date, due_date_differs, finish_time, \
-         finish_time_source, result_type, handler_user_id, source_channel, remark, update_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-    )
-    .bind(case_id)
-    .bind(c.apply_id)
-    .bind(c.citizen_id)
-    .bind(&c.status)
-    .bind(&filed_at)
-    .bind(filed.time.precision.as_str())
-    .bind(&c.apply_time)
-    .bind(&c.accept_time)
-    .bind(&c.promise_date)
-    .bind(day(official))
-    .bind(differs)
-    .bind(finished.map(ts))
-    .bind(finish_source)
-    .bind(&c.result_type)
-    .bind(handler)
-    .bind(match c.source_channel.as_deref() {
-        Some("2") => Some("window"),
-        Some("3") => Some("mobile"),
-        Some("1") => Some("web"),
-        _ => None,
-    })
-    .bind(c.remark.as_deref().map(|r| ctx.app.pii.seal(&ctx_case_remark(case_no), r)))
-    .bind(&c.update_time)
-    .execute(&mut *tx)
-    .await?;
+    out.push(
+        "v1_cases",
+        "case_id, apply_id, citizen_id, v1_status, apply_time, apply_time_precision, apply_time_v1, accept_time, \
+         promise_date, official_due_date, due_date_differs, finish_time, finish_time_source, result_type, \
+         handler_user_id, source_channel, remark, update_time",
+        false,
+        vec![
+            case_id.into(),
+            c.apply_id.into(),
+            c.citizen_id.into(),
+            c.status.clone().into(),
+            filed_at.clone().into(),
+            filed.time.precision.as_str().into(),
+            c.apply_time.clone().into(),
+            c.accept_time.clone().into(),
+            c.promise_date.clone().into(),
+            day(official).into(),
+            differs.into(),
+            finished.map(ts).into(),
+            finish_source.into(),
+            c.result_type.clone().into(),
+            handler.into(),
+            match c.source_channel.as_deref() {
+                Some("2") => Some("window"),
+                Some("3") => Some("mobile"),
+                Some("1") => Some("web"),
+                _ => None,
+            }
+            .into(),
+            c.remark.as_deref().map(|r| ctx.app.pii.seal(&ctx_case_remark(case_no), r)).into(),
+            c.update_time.clone().into(),
+        ],
+    );
 
     // The timeline.
     for (i, e) in r.events.iter().enumerate() {
@@ -744,25 +721,27 @@ async fn migrate_case(
             (EvOrigin::Derived(why), _) => ("v1_derived", None, None, json!({"v1_derived": why})),
             _ => ("v1_derived", None, None, json!({})),
         };
-        sqlx::query(
-            "INSERT INTO case_events (case_id, seq, action, from_status, to_status, actor_id, actor_name, actor_role, \
-             opinion, detail, at, origin, v1_log_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(case_id)
-        .bind(i as i64 + 1)
-        .bind(e.action)
-        .bind(e.from.map(|s| s.as_str()))
-        .bind(e.to.as_str())
-        .bind(actor_id)
-        .bind(&actor_name)
-        .bind(role)
-        .bind(&opinion)
-        .bind(detail.to_string())
-        .bind(ts(e.at))
-        .bind(origin)
-        .bind(v1_log_id)
-        .execute(&mut *tx)
-        .await?;
+        out.push(
+            "case_events",
+            "case_id, seq, action, from_status, to_status, actor_id, actor_name, actor_role, opinion, detail, at, \
+             origin, v1_log_id",
+            false,
+            vec![
+                case_id.into(),
+                (i as i64 + 1).into(),
+                e.action.into(),
+                e.from.map(|s| s.as_str()).into(),
+                e.to.as_str().into(),
+                actor_id.into(),
+                actor_name.into(),
+                role.into(),
+                opinion.into(),
+                detail.to_string().into(),
+                ts(e.at).into(),
+                origin.into(),
+                v1_log_id.into(),
+            ],
+        );
     }
 
     // Materials (D09, D10, D18): verified against V1's size and MD5.
@@ -776,109 +755,54 @@ async fn migrate_case(
         }
     }
     for m in &kids.materials {
-        let (path, file) = read_material(ctx, m);
+        let f = files.get(&FileOf::Material(m.material_id)).cloned().unwrap_or_default();
         let v = serde_json::to_value(m).unwrap_or_default();
-        let Some(bytes) = file else {
-            quarantine(
-                tx,
-                ctx,
-                "t_apply_material",
-                m.material_id,
-                "FILE_MISSING",
-                Some(c.apply_id),
-                &v,
-                &json!({"path": path, "path_refused": path.is_none() && m.file_path.is_some()}),
-            )
-            .await?;
-            ledger(tx, m, None, "quarantined", path.as_deref(), None, None).await?;
-            flag(
-                tx,
-                "t_apply",
-                c.apply_id,
-                "material_not_transferred",
-                &json!({"material_id": m.material_id, "reason": "FILE_MISSING"}),
-            )
-            .await?;
-            continue;
-        };
-        let md5 = md5_hex(&bytes);
-        if Some(md5.as_str()) != m.file_md5.as_deref().map(str::trim) {
-            let key = preserved_key("t_apply_material", m.material_id);
-            put(ctx, &key, &bytes).await?;
-            quarantine(tx, ctx, "t_apply_material", m.material_id, "FILE_MD5_MISMATCH", Some(c.apply_id), &v,
-                &json!({"expected_md5": m.file_md5, "actual_md5": md5, "expected_size": m.file_size, "actual_size": bytes.len()})).await?;
-            ledger(
-                tx,
-                m,
-                None,
-                "quarantined",
-                path.as_deref(),
-                Some(&bytes),
-                Some(&key),
-            )
-            .await?;
-            flag(
-                tx,
-                "t_apply",
-                c.apply_id,
-                "material_not_transferred",
-                &json!({"material_id": m.material_id, "reason": "FILE_MD5_MISMATCH"}),
-            )
-            .await?;
+        if !f.present {
+            hold(ctx, out, "t_apply_material", m.material_id, "FILE_MISSING", Some(c.apply_id), &v,
+                json!({"path": f.path, "path_refused": f.path.is_none() && m.file_path.is_some()}));
+            ledger(out, m, "quarantined", &f);
+            note(out, "t_apply", c.apply_id, "material_not_transferred", json!({"material_id": m.material_id, "reason": "FILE_MISSING"}));
             continue;
         }
-        let key = material_key(case_no, m.material_id);
-        put(ctx, &key, &bytes).await?;
+        if Some(f.md5.as_str()) != m.file_md5.as_deref().map(str::trim) {
+            hold(ctx, out, "t_apply_material", m.material_id, "FILE_MD5_MISMATCH", Some(c.apply_id), &v,
+                json!({"expected_md5": m.file_md5, "actual_md5": f.md5, "expected_size": m.file_size, "actual_size": f.size}));
+            ledger(out, m, "quarantined", &f);
+            note(out, "t_apply", c.apply_id, "material_not_transferred", json!({"material_id": m.material_id, "reason": "FILE_MD5_MISMATCH"}));
+            continue;
+        }
         let code = material_code(item, m);
         let current = latest.get(&code) == Some(&(m.upload_time.clone(), m.material_id));
-        let content_type = zt_app::upload::sniff(&bytes)
-            .map(|k| k.mime())
-            .unwrap_or("application/octet-stream");
-        let uploaded = parse_dt(m.upload_time.as_deref())
-            .map(ts)
-            .unwrap_or_else(|| filed_at.clone());
-        let name: String = m
-            .file_name
-            .clone()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect();
-        let (cm_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO case_materials (case_id, material_code, file_name, content_type, size_bytes, digest, \
-             storage_key, uploaded_by, uploaded_at, is_current, v1_material_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(case_id)
-        .bind(&code)
-        .bind(if name.is_empty() { format!("v1-{}", m.material_id) } else { name })
-        .bind(content_type)
-        .bind(bytes.len() as i64)
-        .bind(zt_store::files::sm3_hex(&bytes))
-        .bind(&key)
-        .bind(acct.user_id)
-        .bind(&uploaded)
-        .bind(i64::from(current))
-        .bind(m.material_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        ledger(
-            tx,
-            m,
-            Some(cm_id),
-            "migrated",
-            path.as_deref(),
-            Some(&bytes),
-            Some(&key),
-        )
-        .await?;
+        let uploaded = parse_dt(m.upload_time.as_deref()).map(ts).unwrap_or_else(|| filed_at.clone());
+        let name: String = m.file_name.clone().unwrap_or_default().chars().filter(|c| !c.is_control()).collect();
+        out.push(
+            "case_materials",
+            "case_id, material_code, file_name, content_type, size_bytes, digest, storage_key, uploaded_by, \
+             uploaded_at, is_current, v1_material_id",
+            false,
+            vec![
+                case_id.into(),
+                code.into(),
+                (if name.is_empty() { format!("v1-{}", m.material_id) } else { name }).into(),
+                f.mime.into(),
+                f.size.into(),
+                f.sm3.clone().into(),
+                f.key.clone().unwrap_or_else(|| material_key(case_no, m.material_id)).into(),
+                acct.user_id.into(),
+                uploaded.into(),
+                i64::from(current).into(),
+                m.material_id.into(),
+            ],
+        );
+        ledger(out, m, "migrated", &f);
     }
 
     for l in &kids.licences {
-        licence(ctx, lk, tx, c, case_id, acct, organisation, l).await?;
+        let f = files.get(&FileOf::Licence(l.license_id)).cloned().unwrap_or_default();
+        licence(ctx, lk, out, c, case_id, acct, organisation, l, &f)?;
     }
     for e in &kids.evaluations {
-        rating(tx, case_id, acct.user_id, e, &filed_at).await?;
+        rating(out, case_id, acct.user_id, e, &filed_at);
     }
     Ok(())
 }
@@ -898,66 +822,33 @@ fn material_code(item: &lookups::ItemRef, m: &Material) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn licence(
+fn licence(
     ctx: &Ctx<'_>,
     lk: &Lookups,
-    tx: &mut Conn,
+    out: &mut Pending,
     c: &Apply,
     case_id: i64,
     acct: &Account,
     organisation: bool,
     l: &License,
+    f: &FileFacts,
 ) -> Result<()> {
-    let path = l
-        .file_path
-        .as_deref()
-        .and_then(|p| paths::normalise_v1_path(p).ok());
-    let file = path
-        .as_deref()
-        .and_then(|p| std::fs::read(ctx.opts.files_root.join(p)).ok());
-    let key = match &file {
-        Some(bytes) => {
-            let key = licence_key(&l.license_no);
-            put(ctx, &key, bytes).await?;
-            Some(key)
-        }
-        None => {
-            flag(
-                tx,
-                "t_license",
-                l.license_id,
-                "licence_file_missing",
-                &json!({"path": path}),
-            )
-            .await?;
-            None
-        }
-    };
+    if !f.present {
+        note(out, "t_license", l.license_id, "licence_file_missing", json!({"path": f.path}));
+    }
     let holder_id = match (organisation, l.holder_id_card.as_deref()) {
         (true, Some(u)) => u.trim().to_string(),
         (_, v) => match identity::normalise_id_card(v) {
             identity::IdCard::Valid { number, .. } => zt_domain::mask::id_number(&number),
             identity::IdCard::Invalid { .. } => {
-                flag(
-                    tx,
-                    "t_license",
-                    l.license_id,
-                    "licence_holder_id_unnormalised",
-                    &json!({}),
-                )
-                .await?;
+                note(out, "t_license", l.license_id, "licence_holder_id_unnormalised", json!({}));
                 zt_domain::mask::id_number(v.unwrap_or("").trim())
             }
         },
     };
     let content = zt_app::licence::Content {
         title: l.license_name.clone().unwrap_or_default(),
-        holder_kind: if organisation {
-            "organisation"
-        } else {
-            "person"
-        }
-        .into(),
+        holder_kind: if organisation { "organisation" } else { "person" }.into(),
         holder: l.holder_name.clone().unwrap_or_default(),
         holder_id,
         issuing_department: l
@@ -976,63 +867,53 @@ async fn licence(
     let created = parse_dt(l.create_time.as_deref())
         .map(ts)
         .unwrap_or_else(|| ctx.now.clone());
-    let (licence_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO licences (licence_no, case_id, case_no, holder_user_id, content, status, issue_date, valid_until, \
-         file_key, document_sm3, document_bytes, created_at, issued_at, updated_at, origin, v1_license_id) \
-         VALUES ($1, $2, $3, $4, $5, 'issued', $6, $7, $8, $9, $10, $11, $11, $11, 'v1', $12) RETURNING id",
-    )
-    .bind(&l.license_no)
-    .bind(case_id)
-    .bind(&c.apply_no)
-    .bind(acct.user_id)
-    .bind(&sealed)
-    .bind(l.issue_date.clone().unwrap_or_default())
-    .bind(&l.valid_until)
-    .bind(&key)
-    .bind(file.as_deref().map(zt_store::files::sm3_hex))
-    .bind(file.as_ref().map(|f| f.len() as i64))
-    .bind(&created)
-    .bind(l.license_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    licence_ledger(
-        ctx,
-        tx,
-        l,
-        Some(licence_id),
-        "migrated",
-        path.as_deref(),
-        file.as_deref(),
-        key.as_deref(),
-    )
-    .await
+    out.push(
+        "licences",
+        "licence_no, case_id, case_no, holder_user_id, content, status, issue_date, valid_until, file_key, \
+         document_sm3, document_bytes, created_at, issued_at, updated_at, origin, v1_license_id",
+        false,
+        vec![
+            l.license_no.clone().into(),
+            case_id.into(),
+            c.apply_no.clone().into(),
+            acct.user_id.into(),
+            sealed.into(),
+            "issued".into(),
+            l.issue_date.clone().unwrap_or_default().into(),
+            l.valid_until.clone().into(),
+            f.key.clone().into(),
+            f.present.then(|| f.sm3.clone()).into(),
+            f.present.then_some(f.size).into(),
+            created.clone().into(),
+            created.clone().into(),
+            created.into(),
+            "v1".into(),
+            l.license_id.into(),
+        ],
+    );
+    licence_ledger(ctx, out, l, "migrated", f);
+    Ok(())
 }
 
-async fn rating(
-    tx: &mut Conn,
-    case_id: i64,
-    applicant: i64,
-    e: &Evaluation,
-    fallback: &str,
-) -> Result<()> {
+fn rating(out: &mut Pending, case_id: i64, applicant: i64, e: &Evaluation, fallback: &str) {
     let channel = match e.eval_channel.as_deref() {
         Some("2") => "mobile",
         Some("3") => "sms",
         Some("4") => "window_device",
         _ => "web",
     };
-    sqlx::query(
-        "INSERT INTO ratings (case_id, applicant_id, score, comment, created_at, channel, v1_eval_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(case_id)
-    .bind(applicant)
-    .bind(e.score)
-    .bind(e.content.clone().unwrap_or_default())
-    .bind(parse_dt(e.eval_time.as_deref()).map(ts).unwrap_or_else(|| fallback.to_string()))
-    .bind(channel)
-    .bind(e.eval_id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    out.push(
+        "ratings",
+        "case_id, applicant_id, score, comment, created_at, channel, v1_eval_id",
+        false,
+        vec![
+            case_id.into(),
+            applicant.into(),
+            e.score.into(),
+            e.content.clone().unwrap_or_default().into(),
+            parse_dt(e.eval_time.as_deref()).map(ts).unwrap_or_else(|| fallback.to_string()).into(),
+            channel.into(),
+            e.eval_id.into(),
+        ],
+    );
 }
