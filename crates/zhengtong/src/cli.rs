@@ -297,4 +297,29 @@ pub enum MigrateV1Command {
     },
     /// Runs, phases and their checkpoints.
     Status,
+    /// Release a quarantined row the bureau has corrected: it goes through the
+    /// same rules from the V1 values the quarantine kept. An account brings
+    /// its held cases with it; a material needs the file found for it.
+    Release {
+        /// t_citizen or t_apply_material.
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        id: i64,
+        /// A correction, field=value (t_citizen: id_card, real_name, mobile).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// The attachment file found for a material (its MD5 must be V1's).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Who verified the correction (recorded and audited).
+        #[arg(long)]
+        operator: String,
+        /// Why the row may be released (recorded and audited).
+        #[arg(long)]
+        note: String,
+        /// Check only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

@@ -72,6 +72,56 @@ async fn dispatch(
             }
             Ok(0)
         }
+        Some(MigrateV1Command::Release {
+            table,
+            id,
+            set,
+            file,
+            operator,
+            note,
+            dry_run,
+        }) => {
+            let mut pairs = Vec::new();
+            for s in set {
+                let Some((k, v)) = s.split_once('=') else {
+                    return Err(zt_migrate::MigrateError::Usage(format!(
+                        "--set {s:?}: FIELD=VALUE"
+                    ))
+                    .into());
+                };
+                pairs.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            if operator.trim().is_empty() || note.trim().is_empty() {
+                return Err(zt_migrate::MigrateError::Usage(
+                    "--operator 与 --note 不能为空".into(),
+                )
+                .into());
+            }
+            let app = target(cfg).await?;
+            let opts = options_for_report(&args)?;
+            let r = zt_migrate::release::release(
+                &app,
+                &opts,
+                &zt_migrate::release::Release {
+                    table,
+                    id,
+                    set: pairs,
+                    file,
+                    operator,
+                    note,
+                    dry_run,
+                },
+            )
+            .await?;
+            for (t, id) in &r.rows {
+                println!(
+                    "{} {t} {id}",
+                    if dry_run { "would release" } else { "released" }
+                );
+            }
+            println!("run `zhengtong migrate-v1 report --report DIR` to regenerate the listings");
+            Ok(0)
+        }
         None => run(cfg, args).await,
     }
 }

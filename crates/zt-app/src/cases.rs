@@ -131,6 +131,74 @@ pub struct CaseDetail {
     pub rectification: Option<crate::ratings::RectificationView>,
     /// The electronic licence the case issued, once completed.
     pub licence: Option<crate::licence::LicenceView>,
+    /// For a case migrated from V1.0: where it came from and what the
+    /// migration had to interpret.
+    pub v1: Option<V1Record>,
+}
+
+/// A migrated case's V1 facts (README of the bureau's handover, issue 6).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct V1Record {
+    pub apply_id: i64,
+    pub v1_status: String,
+    /// V1 只记录到“分钟”或“日”的申报时间.
+    pub filed_precision: String,
+    /// V1's 承诺办结日期 (computed without holidays).
+    pub v1_promise_date: Option<String>,
+    /// The due date on the official calendar, where it covers the years.
+    pub official_due_date: Option<String>,
+    pub source_channel: Option<String>,
+    /// What the migration interpreted or could not carry over, in Chinese.
+    pub notes: Vec<String>,
+}
+
+fn v1_note(flag: &str, detail: &Value) -> Option<String> {
+    Some(match flag {
+        "material_not_transferred" => format!(
+            "原系统材料（编号 {}）未能迁移：{}，已移交数据管理部门核实。",
+            detail["material_id"],
+            match detail["reason"].as_str() {
+                Some("FILE_MISSING") => "文件缺失",
+                _ => "文件与原记录的校验值不符",
+            }
+        ),
+        "reduced_time_precision" => format!(
+            "原系统的申报时间只记录到{}。",
+            match detail["precision"].as_str() {
+                Some("minute") => "分钟",
+                _ => "日",
+            }
+        ),
+        "recovered_finish_time" => "原系统未记录办结时间，取自办结环节的审批日志。".into(),
+        "due_date_not_recomputed" => {
+            "受理年份的法定节假日安排尚未导入，办结期限暂沿用原系统的承诺日期。".into()
+        }
+        "status_replay_mismatch" => "原系统的审批日志与办件状态不一致，以办件状态为准。".into(),
+        "unknown_staff_reference" => "原系统记录的经办人已不存在。".into(),
+        "form_lenient_parse" => "原系统的表单数据格式不规范，已尽量还原。".into(),
+        _ => return None,
+    })
+}
+
+async fn v1_record(app: &App, case_id: i64) -> Result<Option<V1Record>> {
+    let mut conn = app.db.reader().acquire().await?;
+    let Some(r) = cases::v1_record(&mut conn, case_id).await? else {
+        return Ok(None);
+    };
+    let notes = cases::v1_case_flags(&mut conn, r.apply_id)
+        .await?
+        .iter()
+        .filter_map(|(f, d)| v1_note(f, &serde_json::from_str(d).unwrap_or(Value::Null)))
+        .collect();
+    Ok(Some(V1Record {
+        apply_id: r.apply_id,
+        v1_status: r.v1_status,
+        filed_precision: r.apply_time_precision,
+        v1_promise_date: r.promise_date,
+        official_due_date: r.official_due_date,
+        source_channel: r.source_channel,
+        notes,
+    }))
 }
 
 // ---- helpers ----------------------------------------------------------------
@@ -1104,6 +1172,7 @@ pub async fn detail(app: &App, p: &Principal, case_no: &str) -> Result<CaseDetai
         }),
         rectification,
         licence,
+        v1: v1_record(app, row.id).await?,
         summary,
     })
 }
@@ -1184,10 +1253,25 @@ fn event_view(e: &EventRow) -> EventView {
     EventView {
         seq: e.seq,
         action: e.action.clone(),
-        action_label: if e.action == "create" {
-            "创建申请".into()
-        } else {
-            Action::label_of(&e.action).into()
+        action_label: {
+            let base = match e.action.as_str() {
+                "create" => "创建申请",
+                "v1_delete" => "原系统管理员删除",
+                "v1_unknown" => "原系统操作",
+                a => Action::label_of(a),
+            };
+            // History from V1: what it logged, and what the migration
+            // could only infer.
+            let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+            if detail["v1"]["text_damaged"] == Value::Bool(true) {
+                format!("{base}（原系统记录，部分文字在原系统中已损坏）")
+            } else if detail.get("v1").is_some() {
+                format!("{base}（原系统记录）")
+            } else if detail.get("v1_derived").is_some() {
+                format!("{base}（据原系统数据推定）")
+            } else {
+                base.to_string()
+            }
         },
         from_status: e.from_status.clone(),
         to_status: e.to_status.clone(),

@@ -481,12 +481,27 @@ async fn link_new(
     at: &str,
     client_addr: &str,
 ) -> Result<i64> {
-    let id = match claims.user_type {
-        Some(UserType::Staff) => staff_account(tx, claims).await?.id,
-        Some(t @ (UserType::Citizen | UserType::EnterpriseAgent)) => {
+    let v1 = match claims.user_type {
+        Some(UserType::Citizen) => v1_person(app, tx, claims).await?,
+        _ => None,
+    };
+    let claimed_v1 = v1.is_some();
+    let id = match (claims.user_type, v1) {
+        (Some(UserType::Staff), _) => staff_account(tx, claims).await?.id,
+        (Some(UserType::Citizen), Some(id)) => {
+            users::set_real_name_level(
+                tx,
+                id,
+                claims.real_name_level.map_or("L1", |l| l.as_str()),
+                at,
+            )
+            .await?;
+            id
+        }
+        (Some(t @ (UserType::Citizen | UserType::EnterpriseAgent)), _) => {
             provision_applicant(app, tx, claims, t, at).await?
         }
-        None => {
+        (None, _) => {
             return Err(AppError::new(
                 ErrorKind::Forbidden,
                 "SSO_USER_TYPE_MISSING",
@@ -506,10 +521,37 @@ async fn link_new(
         "identity_link",
         &format!("user:{id}"),
         "success",
-        json!({"method": protocol.as_str(), "user_type": claims.user_type.map(|t| t.as_str())}),
+        json!({"method": protocol.as_str(), "user_type": claims.user_type.map(|t| t.as_str()),
+               "claimed_v1_account": claimed_v1}),
     )
     .await?;
     Ok(id)
+}
+
+/// A citizen's account migrated from V1.0 (issue 6): found by the blind
+/// index of the identity number the platform verified (real-name level L2
+/// or higher), and not yet linked to a platform subject. V1 never verified
+/// who registered, so a lower level does not claim it.
+async fn v1_person(app: &App, tx: &mut Conn, claims: &Claims) -> Result<Option<i64>> {
+    let (Some(number), Some(level)) = (claims.id_number.as_deref(), claims.real_name_level) else {
+        return Ok(None);
+    };
+    if level.as_str() < "L2" {
+        return Ok(None);
+    }
+    let bidx = app
+        .pii
+        .blind_index(crate::pii::BIDX_ID_NUMBER, &number.to_ascii_uppercase());
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT a.user_id FROM v1_accounts a JOIN users u ON u.id = a.user_id \
+         WHERE a.id_card_bidx = $1 AND a.outcome = 'migrated' AND a.user_type = '1' AND u.active = 1 \
+         AND NOT EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = a.user_id) \
+         ORDER BY a.citizen_id LIMIT 1",
+    )
+    .bind(bidx)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(found.map(|r| r.0))
 }
 
 /// The staff account an administrator created for this person: the same

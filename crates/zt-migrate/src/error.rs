@@ -23,6 +23,9 @@ pub enum MigrateError {
     /// A listing or count differs from the manifest.
     #[error("self-check failed: {0}")]
     SelfCheck(String),
+    /// A release whose corrected row still fails its rule: nothing changed.
+    #[error("放行未执行 / release refused: {0}")]
+    Refused(String),
     #[error("{0}")]
     Io(String),
 }
@@ -30,7 +33,7 @@ pub enum MigrateError {
 impl MigrateError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::SelfCheck(_) => 1,
+            Self::SelfCheck(_) | Self::Refused(_) => 1,
             Self::Preflight(_) | Self::Usage(_) => 2,
             Self::Interrupted(_) => 3,
             Self::Source(_) | Self::Target(_) | Self::Io(_) => 4,

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod phase;
 pub mod progress;
+pub mod release;
 pub mod replay;
 pub mod report;
 pub mod run;

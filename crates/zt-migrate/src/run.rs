@@ -37,7 +37,9 @@ pub struct Options {
 
 pub struct Ctx<'a> {
     pub app: &'a App,
-    pub src: &'a Source,
+    /// V1's database; none for a release, which works from the values the
+    /// quarantine kept.
+    pub src: Option<&'a Source>,
     pub opts: &'a Options,
     pub run_id: i64,
     /// UTC-ms text of the run's start: when rows were quarantined.
@@ -46,6 +48,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    pub fn src(&self) -> Result<&Source> {
+        self.src
+            .ok_or_else(|| MigrateError::Usage("this step needs V1's database (--source)".into()))
+    }
+
     /// V1's row count of a table, for progress.
     pub fn rows(&self, table: &str) -> u64 {
         self.fingerprint["tables"][table]["rows"]
@@ -104,7 +111,7 @@ async fn run_with(app: &App, src: &Source, opts: &Options) -> Result<Outcome> {
     let run_id = start_run(app, opts, &fingerprint).await?;
     let ctx = Ctx {
         app,
-        src,
+        src: Some(src),
         opts,
         run_id,
         now: zt_store::time::ts(app.clock.now()),

@@ -99,7 +99,9 @@ impl Pending {
     /// Writes everything in the order the tables were first used.
     pub async fn flush(&mut self, conn: &mut Conn) -> Result<()> {
         for name in std::mem::take(&mut self.order) {
-            let Some(t) = self.tables.remove(name) else { continue };
+            let Some(t) = self.tables.remove(name) else {
+                continue;
+            };
             if t.vals.is_empty() {
                 continue;
             }

@@ -37,7 +37,7 @@ fn pk(table: &str) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Dept {
     pub dept_id: i64,
     pub parent_id: i64,
@@ -55,7 +55,7 @@ pub struct Dept {
 }
 
 /// Staff, without the password column: V1's MD5 is never read (README §10).
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Staff {
     pub user_id: i64,
     pub dept_id: Option<i64>,
@@ -70,7 +70,7 @@ pub struct Staff {
 }
 
 /// An applicant account, without the password column.
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Citizen {
     pub citizen_id: i64,
     pub login_name: String,
@@ -84,7 +84,7 @@ pub struct Citizen {
     pub create_time: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Item {
     pub item_id: i64,
     pub item_code: String,
@@ -103,7 +103,7 @@ pub struct Item {
     pub update_time: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Apply {
     pub apply_id: i64,
     pub apply_no: String,
@@ -122,7 +122,7 @@ pub struct Apply {
     pub update_time: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Material {
     pub material_id: i64,
     pub apply_id: i64,
@@ -146,7 +146,7 @@ pub struct Log {
     pub action_time: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct License {
     pub license_id: i64,
     pub apply_id: i64,
@@ -161,7 +161,7 @@ pub struct License {
     pub create_time: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct Evaluation {
     pub eval_id: i64,
     pub apply_id: i64,

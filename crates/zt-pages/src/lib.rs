@@ -8,6 +8,7 @@ mod assets;
 mod audit;
 mod integrations;
 mod layout;
+mod migration;
 mod portal;
 mod privacy;
 mod second_factor;
@@ -114,6 +115,7 @@ pub fn routes() -> Router<App> {
         .route("/admin", get(admin::dashboard))
         .route("/admin/audit", get(audit::show))
         .route("/admin/integrations", get(integrations::show))
+        .route("/admin/migration-v1", get(migration::show))
         .route("/admin/audit/export", get(audit::export))
         .route("/admin/calendar", post(admin::import_calendar))
         .route("/admin/departments", post(admin::create_department))

@@ -468,3 +468,37 @@ pub async fn events(conn: &mut AnyConnection, case_id: i64) -> Result<Vec<EventR
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// What a case migrated from V1.0 keeps of V1 (issue 6).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct V1CaseRow {
+    pub apply_id: i64,
+    pub v1_status: String,
+    pub apply_time_precision: String,
+    pub promise_date: Option<String>,
+    pub official_due_date: Option<String>,
+    pub source_channel: Option<String>,
+}
+
+pub async fn v1_record(conn: &mut AnyConnection, case_id: i64) -> Result<Option<V1CaseRow>> {
+    Ok(sqlx::query_as(
+        "SELECT apply_id, v1_status, apply_time_precision, promise_date, official_due_date, source_channel \
+         FROM v1_cases WHERE case_id = $1",
+    )
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The migration's notes on a V1 case: (flag, detail JSON).
+pub async fn v1_case_flags(
+    conn: &mut AnyConnection,
+    apply_id: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT flag, detail FROM v1_flags WHERE v1_table = 't_apply' AND v1_id = $1 ORDER BY flag",
+    )
+    .bind(apply_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -24,6 +24,7 @@ pub mod sessions;
 pub mod signatures;
 pub mod time;
 pub mod users;
+pub mod v1;
 
 pub use db::{Backend, Db, DbOptions};
 pub use error::StoreError;

@@ -37,7 +37,7 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     let mut progress = Progress::new(ctx.opts.progress, "t_citizen", total);
     let mut batch_no = 0u64;
     loop {
-        let page = ctx.src.citizens_after(after, ctx.opts.batch).await?;
+        let page = ctx.src()?.citizens_after(after, ctx.opts.batch).await?;
         let Some(last) = page.last().map(|c| c.citizen_id) else {
             break;
         };
@@ -61,10 +61,17 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
 }
 
 fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-async fn strings_in(tx: &mut zt_store::Conn, sql: &str, keys: &[String]) -> Result<Vec<(String, i64, Option<String>)>> {
+async fn strings_in(
+    tx: &mut zt_store::Conn,
+    sql: &str,
+    keys: &[String],
+) -> Result<Vec<(String, i64, Option<String>)>> {
     if keys.is_empty() {
         return Ok(vec![]);
     }
@@ -79,10 +86,16 @@ async fn strings_in(tx: &mut zt_store::Conn, sql: &str, keys: &[String]) -> Resu
 /// One page of accounts: the lookups are one query each for the page, the
 /// rows written at its end (only a new user's row is written at once, for
 /// its id).
-async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64, hi: i64) -> Result<()> {
+pub async fn batch(
+    ctx: &Ctx<'_>,
+    tx: &mut zt_store::Conn,
+    page: &[Citizen],
+    lo: i64,
+    hi: i64,
+) -> Result<()> {
     let seen: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(
         "SELECT citizen_id FROM v1_accounts WHERE citizen_id > $1 AND citizen_id <= $2 \
-         UNION SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND v1_id > $1 AND v1_id <= $2",
+         UNION SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND status = 'held' AND v1_id > $1 AND v1_id <= $2",
     )
     .bind(lo)
     .bind(hi)
@@ -98,11 +111,15 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
         .map(|c| (c, normalise_id_card(c.id_card.as_deref())))
         .collect();
     let logins: Vec<String> = todo.iter().map(|(c, _)| c.login_name.clone()).collect();
-    let taken: BTreeSet<String> = strings_in(tx, "SELECT username, id, NULL FROM users WHERE username IN ({})", &logins)
-        .await?
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
+    let taken: BTreeSet<String> = strings_in(
+        tx,
+        "SELECT username, id, NULL FROM users WHERE username IN ({})",
+        &logins,
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.0)
+    .collect();
     let bidxs: Vec<String> = todo
         .iter()
         .filter_map(|(c, id)| match id {
@@ -131,7 +148,10 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
         let number = match idn {
             IdCard::Valid { number, .. } => number,
             IdCard::Invalid { reason } => {
-                let sealed = pii.seal(&ctx_quarantine("t_citizen", c.citizen_id), &v1_values(c).to_string());
+                let sealed = pii.seal(
+                    &ctx_quarantine("t_citizen", c.citizen_id),
+                    &v1_values(c).to_string(),
+                );
                 out.push(
                     "v1_quarantine",
                     "v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at",
@@ -154,13 +174,20 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
                 "v1_flags",
                 "v1_table, v1_id, flag, detail",
                 true,
-                vec!["t_citizen".into(), c.citizen_id.into(), flag.into(), "{}".into()],
+                vec![
+                    "t_citizen".into(),
+                    c.citizen_id.into(),
+                    flag.into(),
+                    "{}".into(),
+                ],
             );
         };
         let person = c.user_type == "1";
         let id_bidx = pii.blind_index(zt_app::pii::BIDX_ID_NUMBER, &number);
         let mobile = mobile::normalise_mobile(c.mobile.as_deref());
-        let mobile_bidx = mobile.as_deref().map(|m| pii.blind_index(zt_app::pii::BIDX_MOBILE, m));
+        let mobile_bidx = mobile
+            .as_deref()
+            .map(|m| pii.blind_index(zt_app::pii::BIDX_MOBILE, m));
         if c.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()) && mobile.is_none() {
             note("mobile_invalid");
         }
@@ -173,7 +200,11 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
         let registered_at = registered.map(|t| zt_store::time::ts(t.to_utc()));
         // D07: only persons, only by the normalised number (never a
         // representative's number: T1, T2).
-        let survivor = if person { survivors.get(&id_bidx).cloned() } else { None };
+        let survivor = if person {
+            survivors.get(&id_bidx).cloned()
+        } else {
+            None
+        };
         let (user_id, outcome) = match survivor {
             Some((user_id, name)) => {
                 if name.as_deref().map(str::trim) != c.real_name.as_deref().map(str::trim) {
@@ -193,8 +224,13 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
                     format!("v1-c{}", c.citizen_id)
                 };
                 taken_now.insert(username.clone());
-                let personal = zt_app::pii::sealed_personal(pii, &username, Some(&number), mobile.as_deref());
-                let (org_uscc, org_name) = if person { (None, None) } else { (c.uscc.clone(), c.org_name.clone()) };
+                let personal =
+                    zt_app::pii::sealed_personal(pii, &username, Some(&number), mobile.as_deref());
+                let (org_uscc, org_name) = if person {
+                    (None, None)
+                } else {
+                    (c.uscc.clone(), c.org_name.clone())
+                };
                 let created = registered_at.clone().unwrap_or_else(|| {
                     zt_store::time::ts(
                         time::V1Time {
@@ -225,7 +261,11 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
                     "user_roles",
                     "user_id, role, tag",
                     false,
-                    vec![id.into(), "applicant".into(), zt_app::role_tags::tag(ctx.app, id, "applicant").into()],
+                    vec![
+                        id.into(),
+                        "applicant".into(),
+                        zt_app::role_tags::tag(ctx.app, id, "applicant").into(),
+                    ],
                 );
                 if person {
                     survivors.insert(id_bidx.clone(), (id, c.real_name.clone()));
@@ -233,7 +273,8 @@ async fn batch(ctx: &Ctx<'_>, tx: &mut zt_store::Conn, page: &[Citizen], lo: i64
                 (id, "migrated")
             }
         };
-        let seal = |col: &str, v: Option<&str>| v.map(|v| pii.seal(&ctx_account(col, c.citizen_id), v));
+        let seal =
+            |col: &str, v: Option<&str>| v.map(|v| pii.seal(&ctx_account(col, c.citizen_id), v));
         out.push(
             "v1_accounts",
             "citizen_id, user_id, outcome, login_name, user_type, real_name, registered_at, registered_precision, \

@@ -59,7 +59,7 @@ pub struct FileFacts {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum FileOf {
+pub enum FileOf {
     Material(i64),
     Licence(i64),
 }
@@ -73,6 +73,8 @@ struct FileJob {
     good_key: String,
     /// The key for a file kept as evidence (quarantined rows).
     held_key: String,
+    /// A release reads the file the quarantine kept (key, SM3), not V1's.
+    stored: Option<(String, String)>,
 }
 
 /// Reads, checks and stores the batch's files, several at a time (they are
@@ -84,14 +86,30 @@ async fn file_stage(ctx: &Ctx<'_>, jobs: Vec<FileJob>) -> Result<BTreeMap<FileOf
         .map(|job| {
             let root = root.clone();
             async move {
-                let path = job.v1_path.as_deref().and_then(|p| paths::normalise_v1_path(p).ok());
-                let read = match path.clone() {
-                    Some(p) => tokio::task::spawn_blocking(move || std::fs::read(root.join(p)).ok())
-                        .await
-                        .map_err(|e| MigrateError::Io(e.to_string()))?,
-                    None => None,
+                let path = job
+                    .v1_path
+                    .as_deref()
+                    .and_then(|p| paths::normalise_v1_path(p).ok());
+                let read = match (&job.stored, path.clone()) {
+                    (Some((key, sm3)), _) => Some(
+                        ctx.app
+                            .files
+                            .get_verified(key, sm3)
+                            .await
+                            .map_err(|e| MigrateError::Target(format!("kept file {key}: {e}")))?
+                            .to_vec(),
+                    ),
+                    (None, Some(p)) => {
+                        tokio::task::spawn_blocking(move || std::fs::read(root.join(p)).ok())
+                            .await
+                            .map_err(|e| MigrateError::Io(e.to_string()))?
+                    }
+                    (None, None) => None,
                 };
-                let mut facts = FileFacts { path, ..FileFacts::default() };
+                let mut facts = FileFacts {
+                    path,
+                    ..FileFacts::default()
+                };
                 if let Some(bytes) = read {
                     facts.present = true;
                     facts.size = bytes.len() as i64;
@@ -101,7 +119,9 @@ async fn file_stage(ctx: &Ctx<'_>, jobs: Vec<FileJob>) -> Result<BTreeMap<FileOf
                         .map(|k| k.mime())
                         .unwrap_or("application/octet-stream");
                     let good = match job.of {
-                        FileOf::Material(_) => job.md5_v1.as_deref().map(str::trim) == Some(facts.md5.as_str()),
+                        FileOf::Material(_) => {
+                            job.md5_v1.as_deref().map(str::trim) == Some(facts.md5.as_str())
+                        }
                         FileOf::Licence(_) => true,
                     };
                     let key = if good { job.good_key } else { job.held_key };
@@ -136,16 +156,27 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     let mut progress = Progress::new(ctx.opts.progress, "t_apply", total);
     let mut batch_no = 0u64;
     loop {
-        let page = ctx.src.cases_after(after, ctx.opts.batch).await?;
+        let page = ctx.src()?.cases_after(after, ctx.opts.batch).await?;
         let full = page.len() as i64 == ctx.opts.batch;
         let hi = match page.last() {
             Some(c) if full => c.apply_id,
             _ => i64::MAX,
         };
-        let children = ctx.src.children(after, hi).await?;
+        let children = ctx.src()?.children(after, hi).await?;
         ctx.fault_point(PHASE, batch_no, "after_read");
         let mut tx = ctx.app.db.writer().begin().await?;
-        batch(ctx, &lk, &mut tx, &page, children, after, hi, batch_no).await?;
+        batch(
+            ctx,
+            &lk,
+            &mut tx,
+            &page,
+            children,
+            after,
+            hi,
+            batch_no,
+            &BTreeMap::new(),
+        )
+        .await?;
         done += page.len() as i64;
         let last = hi == i64::MAX;
         checkpoint(&mut tx, ctx, PHASE, &hi.to_string(), done, last).await?;
@@ -172,8 +203,10 @@ fn in_list(ids: impl Iterator<Item = i64>) -> String {
     }
 }
 
+/// One batch: the cases of `page` and every child with `lo < apply_id <=
+/// hi`. `stored`: files a release takes from the quarantine's keeping.
 #[allow(clippy::too_many_arguments)]
-async fn batch(
+pub async fn batch(
     ctx: &Ctx<'_>,
     lk: &Lookups,
     tx: &mut Conn,
@@ -182,10 +215,11 @@ async fn batch(
     lo: i64,
     hi: i64,
     batch_no: u64,
+    stored: &BTreeMap<FileOf, (String, String)>,
 ) -> Result<()> {
     let done: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(
         "SELECT apply_id FROM v1_cases WHERE apply_id > $1 AND apply_id <= $2 \
-         UNION SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_apply' AND v1_id > $1 AND v1_id <= $2",
+         UNION SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_apply' AND status = 'held' AND v1_id > $1 AND v1_id <= $2",
     )
     .bind(lo)
     .bind(hi)
@@ -205,21 +239,29 @@ async fn batch(
     .map(|r| r.0)
     .collect();
     let citizens = in_list(page.iter().map(|c| c.citizen_id));
-    let accounts: BTreeMap<i64, Account> = sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>)>(
-        &format!(
+    let accounts: BTreeMap<i64, Account> =
+        sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>)>(&format!(
             "SELECT a.citizen_id, a.user_id, a.user_type, u.display_name, u.org_name, u.org_uscc \
              FROM v1_accounts a JOIN users u ON u.id = a.user_id WHERE a.citizen_id IN ({citizens})"
-        ),
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(cid, user_id, user_type, name, org_name, org_uscc)| {
-        (cid, Account { user_id, user_type, name, org_name, org_uscc })
-    })
-    .collect();
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(cid, user_id, user_type, name, org_name, org_uscc)| {
+            (
+                cid,
+                Account {
+                    user_id,
+                    user_type,
+                    name,
+                    org_name,
+                    org_uscc,
+                },
+            )
+        })
+        .collect();
     let held: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>(&format!(
-        "SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND v1_id IN ({citizens})"
+        "SELECT v1_id FROM v1_quarantine WHERE v1_table = 't_citizen' AND status = 'held' AND v1_id IN ({citizens})"
     ))
     .fetch_all(&mut *tx)
     .await?
@@ -266,7 +308,8 @@ async fn batch(
             orphans.evaluations.push(e);
         }
     }
-    let migrating = |c: &Apply| accounts.contains_key(&c.citizen_id) && !held.contains(&c.citizen_id);
+    let migrating =
+        |c: &Apply| accounts.contains_key(&c.citizen_id) && !held.contains(&c.citizen_id);
 
     // Files first, several at a time; rows only point to stored files.
     let mut jobs = Vec::new();
@@ -280,6 +323,7 @@ async fn batch(
                     md5_v1: if ok { m.file_md5.clone() } else { None },
                     good_key: material_key(&c.apply_no, m.material_id),
                     held_key: preserved_key("t_apply_material", m.material_id),
+                    stored: stored.get(&FileOf::Material(m.material_id)).cloned(),
                 });
             }
             for l in &kids.licences {
@@ -287,8 +331,13 @@ async fn batch(
                     of: FileOf::Licence(l.license_id),
                     v1_path: l.file_path.clone(),
                     md5_v1: None,
-                    good_key: if ok { licence_key(&l.license_no) } else { preserved_key("t_license", l.license_id) },
+                    good_key: if ok {
+                        licence_key(&l.license_no)
+                    } else {
+                        preserved_key("t_license", l.license_id)
+                    },
                     held_key: preserved_key("t_license", l.license_id),
+                    stored: stored.get(&FileOf::Licence(l.license_id)).cloned(),
                 });
             }
         }
@@ -300,6 +349,7 @@ async fn batch(
             md5_v1: None,
             good_key: preserved_key("t_apply_material", m.material_id),
             held_key: preserved_key("t_apply_material", m.material_id),
+            stored: None,
         });
     }
     for l in &orphans.licences {
@@ -309,6 +359,7 @@ async fn batch(
             md5_v1: None,
             good_key: preserved_key("t_license", l.license_id),
             held_key: preserved_key("t_license", l.license_id),
+            stored: None,
         });
     }
     let files = file_stage(ctx, jobs).await?;
@@ -326,7 +377,16 @@ async fn batch(
             }
             _ => {
                 let v = serde_json::to_value(c).unwrap_or_default();
-                hold(ctx, &mut out, "t_apply", c.apply_id, "APPLICANT_QUARANTINED", Some(c.apply_id), &v, json!({"citizen_id": c.citizen_id, "status": c.status}));
+                hold(
+                    ctx,
+                    &mut out,
+                    "t_apply",
+                    c.apply_id,
+                    "APPLICANT_QUARANTINED",
+                    Some(c.apply_id),
+                    &v,
+                    json!({"citizen_id": c.citizen_id, "status": c.status}),
+                );
                 hold_children(ctx, &mut out, &files, kids, "CASE_QUARANTINED");
             }
         }
@@ -358,22 +418,56 @@ const Q_COLS: &str = "v1_table, v1_id, reason, apply_id, v1_values, detail, quar
 const F_COLS: &str = "v1_table, v1_id, flag, detail";
 
 #[allow(clippy::too_many_arguments)]
-fn hold(ctx: &Ctx<'_>, out: &mut Pending, table: &'static str, id: i64, reason: &str, apply_id: Option<i64>, values: &Value, detail: Value) {
-    let sealed = ctx.app.pii.seal(&crate::run::ctx_quarantine(table, id), &values.to_string());
+fn hold(
+    ctx: &Ctx<'_>,
+    out: &mut Pending,
+    table: &'static str,
+    id: i64,
+    reason: &str,
+    apply_id: Option<i64>,
+    values: &Value,
+    detail: Value,
+) {
+    let sealed = ctx
+        .app
+        .pii
+        .seal(&crate::run::ctx_quarantine(table, id), &values.to_string());
     out.push(
         "v1_quarantine",
         Q_COLS,
         true,
-        vec![table.into(), id.into(), reason.into(), apply_id.into(), sealed.into(), detail.to_string().into(), ctx.now.clone().into()],
+        vec![
+            table.into(),
+            id.into(),
+            reason.into(),
+            apply_id.into(),
+            sealed.into(),
+            detail.to_string().into(),
+            ctx.now.clone().into(),
+        ],
     );
 }
 
 fn note(out: &mut Pending, table: &'static str, id: i64, flag: &str, detail: Value) {
-    out.push("v1_flags", F_COLS, true, vec![table.into(), id.into(), flag.into(), detail.to_string().into()]);
+    out.push(
+        "v1_flags",
+        F_COLS,
+        true,
+        vec![
+            table.into(),
+            id.into(),
+            flag.into(),
+            detail.to_string().into(),
+        ],
+    );
 }
 
 fn log_values(l: &Log) -> Value {
-    let d = text_gbk::decode_log_row(l.node_name.as_deref(), l.action.as_deref(), l.opinion.as_deref());
+    let d = text_gbk::decode_log_row(
+        l.node_name.as_deref(),
+        l.action.as_deref(),
+        l.opinion.as_deref(),
+    );
     json!({
         "log_id": l.log_id, "apply_id": l.apply_id, "user_id": l.user_id, "action_time": l.action_time,
         "node_name": d.node, "action": d.action, "opinion": d.opinion, "encoding": d.encoding.as_str(),
@@ -386,25 +480,73 @@ fn log_values(l: &Log) -> Value {
 /// Every child of a held case (or an orphan) is held with the reason given;
 /// a material's file was kept (verified or not) so that a release needs
 /// nothing from V1's store.
-fn hold_children(ctx: &Ctx<'_>, out: &mut Pending, files: &BTreeMap<FileOf, FileFacts>, kids: Children, reason: &str) {
+fn hold_children(
+    ctx: &Ctx<'_>,
+    out: &mut Pending,
+    files: &BTreeMap<FileOf, FileFacts>,
+    kids: Children,
+    reason: &str,
+) {
     for m in kids.materials {
-        let f = files.get(&FileOf::Material(m.material_id)).cloned().unwrap_or_default();
+        let f = files
+            .get(&FileOf::Material(m.material_id))
+            .cloned()
+            .unwrap_or_default();
         let v = serde_json::to_value(&m).unwrap_or_default();
-        hold(ctx, out, "t_apply_material", m.material_id, reason, Some(m.apply_id), &v, json!({}));
+        hold(
+            ctx,
+            out,
+            "t_apply_material",
+            m.material_id,
+            reason,
+            Some(m.apply_id),
+            &v,
+            json!({}),
+        );
         ledger(out, &m, "quarantined", &f);
     }
     for l in kids.logs {
-        hold(ctx, out, "t_approve_log", l.log_id, reason, Some(l.apply_id), &log_values(&l), json!({}));
+        hold(
+            ctx,
+            out,
+            "t_approve_log",
+            l.log_id,
+            reason,
+            Some(l.apply_id),
+            &log_values(&l),
+            json!({}),
+        );
     }
     for l in kids.licences {
-        let f = files.get(&FileOf::Licence(l.license_id)).cloned().unwrap_or_default();
+        let f = files
+            .get(&FileOf::Licence(l.license_id))
+            .cloned()
+            .unwrap_or_default();
         let v = serde_json::to_value(&l).unwrap_or_default();
-        hold(ctx, out, "t_license", l.license_id, reason, Some(l.apply_id), &v, json!({}));
+        hold(
+            ctx,
+            out,
+            "t_license",
+            l.license_id,
+            reason,
+            Some(l.apply_id),
+            &v,
+            json!({}),
+        );
         licence_ledger(ctx, out, &l, "quarantined", &f);
     }
     for e in kids.evaluations {
         let v = serde_json::to_value(&e).unwrap_or_default();
-        hold(ctx, out, "t_evaluation", e.eval_id, reason, Some(e.apply_id), &v, json!({}));
+        hold(
+            ctx,
+            out,
+            "t_evaluation",
+            e.eval_id,
+            reason,
+            Some(e.apply_id),
+            &v,
+            json!({}),
+        );
     }
 }
 
@@ -507,34 +649,66 @@ async fn migrate_case(
     kids: Children,
 ) -> Result<()> {
     let item = lk.items.get(&c.item_id).ok_or_else(|| {
-        MigrateError::Preflight(vec![format!("办件 {} 的事项 {} 未迁移 / item not migrated", c.apply_id, c.item_id)])
+        MigrateError::Preflight(vec![format!(
+            "办件 {} 的事项 {} 未迁移 / item not migrated",
+            c.apply_id, c.item_id
+        )])
     })?;
     let case_no = c.apply_no.as_str();
     // D01: the submission time, normalised, with its precision.
     let filed = time::apply_time(c.apply_time.as_deref(), case_no).ok_or_else(|| {
-        MigrateError::Preflight(vec![format!("办件 {} 的申报时间与编号都无法解析 / no time", c.apply_id)])
+        MigrateError::Preflight(vec![format!(
+            "办件 {} 的申报时间与编号都无法解析 / no time",
+            c.apply_id
+        )])
     })?;
-    if filed.time.precision != time::Precision::Second || filed.source != time::ApplyTimeSource::Parsed {
-        note(out, "t_apply", c.apply_id, "reduced_time_precision", json!({
-            "precision": filed.time.precision.as_str(),
-            "source": match filed.source { time::ApplyTimeSource::Parsed => "apply_time", time::ApplyTimeSource::CaseNo => "case_no", time::ApplyTimeSource::Unparsed => "case_no_unparsed" },
-        }));
+    if filed.time.precision != time::Precision::Second
+        || filed.source != time::ApplyTimeSource::Parsed
+    {
+        note(
+            out,
+            "t_apply",
+            c.apply_id,
+            "reduced_time_precision",
+            json!({
+                "precision": filed.time.precision.as_str(),
+                "source": match filed.source { time::ApplyTimeSource::Parsed => "apply_time", time::ApplyTimeSource::CaseNo => "case_no", time::ApplyTimeSource::Unparsed => "case_no_unparsed" },
+            }),
+        );
     }
     let filed_at = zt_store::time::ts(filed.time.to_utc());
     // The approval history in chronological order (D14), decoded (D11).
     let mut logs = kids.logs;
-    logs.sort_by(|a, b| (a.action_time.as_deref(), a.log_id).cmp(&(b.action_time.as_deref(), b.log_id)));
+    logs.sort_by(|a, b| {
+        (a.action_time.as_deref(), a.log_id).cmp(&(b.action_time.as_deref(), b.log_id))
+    });
     let mut entries = Vec::with_capacity(logs.len());
     let mut decoded = Vec::with_capacity(logs.len());
     for l in &logs {
-        let d = text_gbk::decode_log_row(l.node_name.as_deref(), l.action.as_deref(), l.opinion.as_deref());
+        let d = text_gbk::decode_log_row(
+            l.node_name.as_deref(),
+            l.action.as_deref(),
+            l.opinion.as_deref(),
+        );
         if d.damaged {
-            note(out, "t_approve_log", l.log_id, "lossy_log_text", json!({"apply_id": c.apply_id}));
+            note(
+                out,
+                "t_approve_log",
+                l.log_id,
+                "lossy_log_text",
+                json!({"apply_id": c.apply_id}),
+            );
         }
         let at = match parse_dt(l.action_time.as_deref()) {
             Some(t) => t,
             None => {
-                note(out, "t_approve_log", l.log_id, "log_time_missing", json!({}));
+                note(
+                    out,
+                    "t_approve_log",
+                    l.log_id,
+                    "log_time_missing",
+                    json!({}),
+                );
                 filed.time.local
             }
         };
@@ -552,10 +726,20 @@ async fn migrate_case(
     let mut finished = parse_dt(c.finish_time.as_deref());
     let mut finish_source = finished.map(|_| "v1");
     if c.status == "09" && finished.is_none() {
-        finished = entries.iter().rev().find(|e| e.action == "办结").map(|e| e.at);
+        finished = entries
+            .iter()
+            .rev()
+            .find(|e| e.action == "办结")
+            .map(|e| e.at);
         if let Some(t) = finished {
             finish_source = Some("log");
-            note(out, "t_apply", c.apply_id, "recovered_finish_time", json!({"finish_time": time::V1Time { local: t, precision: time::Precision::Second }.rfc3339_beijing()}));
+            note(
+                out,
+                "t_apply",
+                c.apply_id,
+                "recovered_finish_time",
+                json!({"finish_time": time::V1Time { local: t, precision: time::Precision::Second }.rfc3339_beijing()}),
+            );
         } else {
             note(out, "t_apply", c.apply_id, "finish_time_unknown", json!({}));
         }
@@ -572,19 +756,33 @@ async fn migrate_case(
         &entries,
     );
     if let Some((replayed, v1)) = r.mismatch {
-        note(out, "t_apply", c.apply_id, "status_replay_mismatch", json!({"replayed": replayed.as_str(), "v1": v1.as_str()}));
+        note(
+            out,
+            "t_apply",
+            c.apply_id,
+            "status_replay_mismatch",
+            json!({"replayed": replayed.as_str(), "v1": v1.as_str()}),
+        );
     }
     // Deadlines (README §4): V1's promise for closed cases; the official
     // calendar's for accepted cases still open.
     let accepted_on = parse_dt(c.accept_time.as_deref()).map(|t| t.date());
     let promise = parse_day(c.promise_date.as_deref());
     let cal = ctx.app.calendar();
-    let official = accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.promise_days));
-    let statutory = accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.legal_days.max(item.promise_days)));
+    let official =
+        accepted_on.and_then(|d| deadline::official_due_date(&cal, d, item.promise_days));
+    let statutory = accepted_on
+        .and_then(|d| deadline::official_due_date(&cal, d, item.legal_days.max(item.promise_days)));
     let open_accepted = matches!(c.status.as_str(), "02" | "03" | "04");
     let due = if open_accepted {
         if official.is_none() {
-            note(out, "t_apply", c.apply_id, "due_date_not_recomputed", json!({"accepted_on": accepted_on.map(|d| d.to_string())}));
+            note(
+                out,
+                "t_apply",
+                c.apply_id,
+                "due_date_not_recomputed",
+                json!({"accepted_on": accepted_on.map(|d| d.to_string())}),
+            );
         }
         official.or(promise)
     } else {
@@ -603,13 +801,18 @@ async fn migrate_case(
     for (k, v) in parsed.pairs {
         form_map.insert(k, Value::String(v));
     }
-    let form_sealed = ctx
-        .app
-        .pii
-        .seal(&zt_app::pii::ctx_case_form(case_no), &Value::Object(form_map).to_string());
+    let form_sealed = ctx.app.pii.seal(
+        &zt_app::pii::ctx_case_form(case_no),
+        &Value::Object(form_map).to_string(),
+    );
     let organisation = acct.user_type == "2";
     let (applicant_name, kind, org_uscc, org_name) = if organisation {
-        (acct.org_name.clone().unwrap_or_default(), "organisation", acct.org_uscc.clone(), acct.org_name.clone())
+        (
+            acct.org_name.clone().unwrap_or_default(),
+            "organisation",
+            acct.org_uscc.clone(),
+            acct.org_name.clone(),
+        )
     } else {
         (acct.name.clone(), "person", None, None)
     };
@@ -656,9 +859,18 @@ async fn migrate_case(
     .bind((filed.time.precision != time::Precision::Second).then(|| filed.time.precision.as_str()))
     .fetch_one(&mut *tx)
     .await?;
-    let handler = c.handler_user_id.and_then(|u| lk.staff.get(&u)).map(|s| s.user_id);
+    let handler = c
+        .handler_user_id
+        .and_then(|u| lk.staff.get(&u))
+        .map(|s| s.user_id);
     if c.handler_user_id.is_some() && handler.is_none() {
-        note(out, "t_apply", c.apply_id, "unknown_staff_reference", json!({"handler_user_id": c.handler_user_id}));
+        note(
+            out,
+            "t_apply",
+            c.apply_id,
+            "unknown_staff_reference",
+            json!({"handler_user_id": c.handler_user_id}),
+        );
     }
     out.push(
         "v1_cases",
@@ -755,26 +967,65 @@ async fn migrate_case(
         }
     }
     for m in &kids.materials {
-        let f = files.get(&FileOf::Material(m.material_id)).cloned().unwrap_or_default();
+        let f = files
+            .get(&FileOf::Material(m.material_id))
+            .cloned()
+            .unwrap_or_default();
         let v = serde_json::to_value(m).unwrap_or_default();
         if !f.present {
-            hold(ctx, out, "t_apply_material", m.material_id, "FILE_MISSING", Some(c.apply_id), &v,
-                json!({"path": f.path, "path_refused": f.path.is_none() && m.file_path.is_some()}));
+            hold(
+                ctx,
+                out,
+                "t_apply_material",
+                m.material_id,
+                "FILE_MISSING",
+                Some(c.apply_id),
+                &v,
+                json!({"path": f.path, "path_refused": f.path.is_none() && m.file_path.is_some()}),
+            );
             ledger(out, m, "quarantined", &f);
-            note(out, "t_apply", c.apply_id, "material_not_transferred", json!({"material_id": m.material_id, "reason": "FILE_MISSING"}));
+            note(
+                out,
+                "t_apply",
+                c.apply_id,
+                "material_not_transferred",
+                json!({"material_id": m.material_id, "reason": "FILE_MISSING"}),
+            );
             continue;
         }
         if Some(f.md5.as_str()) != m.file_md5.as_deref().map(str::trim) {
-            hold(ctx, out, "t_apply_material", m.material_id, "FILE_MD5_MISMATCH", Some(c.apply_id), &v,
-                json!({"expected_md5": m.file_md5, "actual_md5": f.md5, "expected_size": m.file_size, "actual_size": f.size}));
+            hold(
+                ctx,
+                out,
+                "t_apply_material",
+                m.material_id,
+                "FILE_MD5_MISMATCH",
+                Some(c.apply_id),
+                &v,
+                json!({"expected_md5": m.file_md5, "actual_md5": f.md5, "expected_size": m.file_size, "actual_size": f.size}),
+            );
             ledger(out, m, "quarantined", &f);
-            note(out, "t_apply", c.apply_id, "material_not_transferred", json!({"material_id": m.material_id, "reason": "FILE_MD5_MISMATCH"}));
+            note(
+                out,
+                "t_apply",
+                c.apply_id,
+                "material_not_transferred",
+                json!({"material_id": m.material_id, "reason": "FILE_MD5_MISMATCH"}),
+            );
             continue;
         }
         let code = material_code(item, m);
         let current = latest.get(&code) == Some(&(m.upload_time.clone(), m.material_id));
-        let uploaded = parse_dt(m.upload_time.as_deref()).map(ts).unwrap_or_else(|| filed_at.clone());
-        let name: String = m.file_name.clone().unwrap_or_default().chars().filter(|c| !c.is_control()).collect();
+        let uploaded = parse_dt(m.upload_time.as_deref())
+            .map(ts)
+            .unwrap_or_else(|| filed_at.clone());
+        let name: String = m
+            .file_name
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
         out.push(
             "case_materials",
             "case_id, material_code, file_name, content_type, size_bytes, digest, storage_key, uploaded_by, \
@@ -798,7 +1049,10 @@ async fn migrate_case(
     }
 
     for l in &kids.licences {
-        let f = files.get(&FileOf::Licence(l.license_id)).cloned().unwrap_or_default();
+        let f = files
+            .get(&FileOf::Licence(l.license_id))
+            .cloned()
+            .unwrap_or_default();
         licence(ctx, lk, out, c, case_id, acct, organisation, l, &f)?;
     }
     for e in &kids.evaluations {
@@ -834,21 +1088,38 @@ fn licence(
     f: &FileFacts,
 ) -> Result<()> {
     if !f.present {
-        note(out, "t_license", l.license_id, "licence_file_missing", json!({"path": f.path}));
+        note(
+            out,
+            "t_license",
+            l.license_id,
+            "licence_file_missing",
+            json!({"path": f.path}),
+        );
     }
     let holder_id = match (organisation, l.holder_id_card.as_deref()) {
         (true, Some(u)) => u.trim().to_string(),
         (_, v) => match identity::normalise_id_card(v) {
             identity::IdCard::Valid { number, .. } => zt_domain::mask::id_number(&number),
             identity::IdCard::Invalid { .. } => {
-                note(out, "t_license", l.license_id, "licence_holder_id_unnormalised", json!({}));
+                note(
+                    out,
+                    "t_license",
+                    l.license_id,
+                    "licence_holder_id_unnormalised",
+                    json!({}),
+                );
                 zt_domain::mask::id_number(v.unwrap_or("").trim())
             }
         },
     };
     let content = zt_app::licence::Content {
         title: l.license_name.clone().unwrap_or_default(),
-        holder_kind: if organisation { "organisation" } else { "person" }.into(),
+        holder_kind: if organisation {
+            "organisation"
+        } else {
+            "person"
+        }
+        .into(),
         holder: l.holder_name.clone().unwrap_or_default(),
         holder_id,
         issuing_department: l
@@ -911,7 +1182,10 @@ fn rating(out: &mut Pending, case_id: i64, applicant: i64, e: &Evaluation, fallb
             applicant.into(),
             e.score.into(),
             e.content.clone().unwrap_or_default().into(),
-            parse_dt(e.eval_time.as_deref()).map(ts).unwrap_or_else(|| fallback.to_string()).into(),
+            parse_dt(e.eval_time.as_deref())
+                .map(ts)
+                .unwrap_or_else(|| fallback.to_string())
+                .into(),
             channel.into(),
             e.eval_id.into(),
         ],

@@ -37,6 +37,11 @@ pub struct Lookups {
 
 pub async fn load(ctx: &Ctx<'_>) -> Result<Lookups> {
     let mut conn = ctx.app.db.reader().acquire().await?;
+    load_in(ctx, &mut conn).await
+}
+
+/// [`load`] on a given connection (a release's transaction).
+pub async fn load_in(_ctx: &Ctx<'_>, conn: &mut zt_store::Conn) -> Result<Lookups> {
     let staff = sqlx::query_as::<_, (i64, i64, String)>(
         "SELECT s.user_id, u.id, u.display_name FROM v1_staff s JOIN users u ON u.id = s.v2_user_id",
     )

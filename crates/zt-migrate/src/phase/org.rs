@@ -32,7 +32,7 @@ pub fn successor_name(remark: &str) -> Option<&str> {
 }
 
 pub async fn departments(ctx: &Ctx<'_>) -> Result<()> {
-    let depts = ctx.src.departments().await?;
+    let depts = ctx.src()?.departments().await?;
     let mut tx = ctx.app.db.writer().begin().await?;
     let mut ids: BTreeMap<i64, i64> = BTreeMap::new();
     for (dept_id, v2) in
@@ -171,7 +171,7 @@ pub async fn username_free(conn: &mut zt_store::Conn, name: &str) -> Result<bool
 }
 
 pub async fn staff(ctx: &Ctx<'_>) -> Result<()> {
-    let staff = ctx.src.staff().await?;
+    let staff = ctx.src()?.staff().await?;
     let mut tx = ctx.app.db.writer().begin().await?;
     let done: BTreeSet<i64> = sqlx::query_as::<_, (i64,)>("SELECT user_id FROM v1_staff")
         .fetch_all(&mut *tx)
@@ -375,9 +375,9 @@ pub fn definition(
 }
 
 pub async fn items(ctx: &Ctx<'_>) -> Result<()> {
-    let items = ctx.src.items().await?;
+    let items = ctx.src()?.items().await?;
     let mut two_levels = BTreeSet::new();
-    for (item_id, node) in ctx.src.item_log_nodes().await? {
+    for (item_id, node) in ctx.src()?.item_log_nodes().await? {
         if text_gbk::decode_log_row(node.as_deref(), None, None).node == "分管领导审批" {
             two_levels.insert(item_id);
         }
