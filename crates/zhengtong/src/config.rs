@@ -310,7 +310,8 @@ impl Config {
         }
         // ZT_* variables that are not configuration (the config file's path, a
         // password handed to `admin`, the pg_dump/pg_restore programs of
-        // `backup`/`restore`, the test and benchmark scripts' own) are
+        // `backup`/`restore`, `migrate-v1`'s source and its test-only fault
+        // hook, the test and benchmark scripts' own) are
         // skipped; any other unknown ZT_* name is an error, as in the file.
         let env = Env::prefixed("ZT_").filter(|k| {
             let k = k.as_str().to_ascii_uppercase();
@@ -320,6 +321,8 @@ impl Config {
                 || k == "MATRIX_TRACE"
                 || k == "PG_DUMP"
                 || k == "PG_RESTORE"
+                || k == "V1_SOURCE_URL"
+                || k == "MIGRATE_V1_FAULT"
                 || k.starts_with("TEST_")
                 || k.starts_with("BENCH_"))
         });

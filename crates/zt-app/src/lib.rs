@@ -20,6 +20,7 @@ pub mod pii;
 pub mod principal;
 pub mod privacy;
 pub mod ratings;
+pub mod recovery;
 pub mod role_tags;
 pub mod second_factor;
 pub mod signing;

@@ -17,7 +17,7 @@ use crate::api;
         api::second_factor::confirm, api::second_factor::remove, api::second_factor::reset,
         api::session::list_sessions, api::session::end_all_sessions, api::session::end_session,
         api::me::notice, api::me::register, api::me::personal_information, api::me::correct_profile,
-        api::me::export, api::me::request_deletion,
+        api::me::export, api::me::request_deletion, api::me::recovery_request, api::me::recovery_confirm,
         api::items::list, api::items::get, api::items::departments, api::items::due,
         api::cases::create, api::cases::list, api::cases::get, api::cases::update_form, api::cases::upload,
         api::cases::download, api::cases::submit, api::cases::reveal, api::cases::signatures, api::cases::signing_key, api::cases::action, api::cases::rate,

@@ -15,6 +15,7 @@ mod licence_interop;
 mod licences;
 mod lifecycle;
 mod matrix;
+mod migrate_v1;
 mod ops;
 mod outbox;
 mod pii;

@@ -231,6 +231,20 @@ pub const MATRIX: &[Rule] = &[
         note: "自然人自助注册（须明示同意当前版本政策；按来源地址限频）",
     },
     Rule {
+        method: "POST",
+        path: "/api/v1/account-recovery",
+        own: PUBLIC,
+        other: NONE,
+        note: "找回原平台（V1）账号：姓名、身份证号、手机号均须一致，验证码发至该手机；结果不透露是否匹配；按来源地址与手机号限频",
+    },
+    Rule {
+        method: "POST",
+        path: "/api/v1/account-recovery/confirm",
+        own: PUBLIC,
+        other: NONE,
+        note: "凭验证码设置新密码（5分钟、5次内有效）",
+    },
+    Rule {
         method: "GET",
         path: "/api/v1/me/personal-information",
         own: APPLICANT_SELF,
@@ -563,6 +577,8 @@ const PAST_PERMISSION_CHECK: &[&str] = &[
     "SECOND_FACTOR_ENROLLED",
     // The licence of a case the caller may see, still being sealed.
     "LICENCE_PENDING_SEAL",
+    // Account recovery is open to anyone; the matrix's ticket is not a real one.
+    "RECOVERY_CODE_INVALID",
 ];
 
 // ---- the accounts that play the columns ----------------------------------------
@@ -1043,6 +1059,19 @@ impl<'a> Ctx<'a> {
                 let body = json!({"username": format!("mx_reg_{n}"), "password": "Qinglan#Rain7",
                                   "name": "自助注册", "id_number": format!("{first17}{check}"),
                                   "mobile": "13700137000", "consent": true, "notice_version": "v1"});
+                send(&s, m, path, Body::Json(body)).await
+            }
+            ("POST", "/api/v1/account-recovery") => {
+                // Nobody migrated from V1 here: the same accepted answer as
+                // for a match, which is the point.
+                let s = self.caller(actor).await;
+                let body = json!({"real_name": "张三", "id_number": "439902197901011236", "mobile": "13800138000"});
+                send(&s, m, path, Body::Json(body)).await
+            }
+            ("POST", "/api/v1/account-recovery/confirm") => {
+                let s = self.caller(actor).await;
+                let body =
+                    json!({"ticket": "00", "code": "000000", "new_password": "Qinglan#Rain7"});
                 send(&s, m, path, Body::Json(body)).await
             }
             ("PUT", "/api/v1/me/profile") => {

@@ -35,7 +35,8 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         (i64::MIN, 0)
     };
     let mut progress = Progress::new(ctx.opts.progress, "t_citizen", total);
-    let mut batch_no = 0u64;
+    // Batches are numbered from the phase's start, across resumptions.
+    let mut batch_no = u64::try_from(done / ctx.opts.batch.max(1)).unwrap_or(0);
     loop {
         let page = ctx.src()?.citizens_after(after, ctx.opts.batch).await?;
         let Some(last) = page.last().map(|c| c.citizen_id) else {

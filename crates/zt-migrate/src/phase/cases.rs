@@ -154,7 +154,8 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
         (i64::MIN, 0)
     };
     let mut progress = Progress::new(ctx.opts.progress, "t_apply", total);
-    let mut batch_no = 0u64;
+    // Batches are numbered from the phase's start, across resumptions.
+    let mut batch_no = u64::try_from(done / ctx.opts.batch.max(1)).unwrap_or(0);
     loop {
         let page = ctx.src()?.cases_after(after, ctx.opts.batch).await?;
         let full = page.len() as i64 == ctx.opts.batch;

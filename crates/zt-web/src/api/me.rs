@@ -124,3 +124,36 @@ pub async fn request_deletion(
     }
     Ok((StatusCode::OK, headers, Json(closed)))
 }
+
+/// 找回账号 (accounts migrated from V1.0, which keep no usable password):
+/// name, identity number and mobile number as V1 held them. The answer is
+/// the same whether or not they matched; when they did, a code goes to the
+/// mobile number.
+#[utoipa::path(post, path = "/api/v1/account-recovery", tag = "privacy",
+    request_body = zt_app::recovery::RecoveryRequest,
+    responses((status = 202, body = zt_app::recovery::RecoveryStarted),
+              (status = 422, body = ErrorBody, description = "ID_NUMBER_INVALID, MOBILE_INVALID"),
+              (status = 429, body = ErrorBody, description = "RECOVERY_RATE_LIMITED"),
+              (status = 503, body = ErrorBody, description = "SMS_UNAVAILABLE")))]
+pub async fn recovery_request(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<zt_app::recovery::RecoveryRequest>,
+) -> ApiResult<(StatusCode, Json<zt_app::recovery::RecoveryStarted>)> {
+    let r = zt_app::recovery::request(&app, &req, &addr).await?;
+    Ok((StatusCode::ACCEPTED, Json(r)))
+}
+
+/// Set a new password with the code sent (5 minutes, 5 attempts); answers
+/// the account's username.
+#[utoipa::path(post, path = "/api/v1/account-recovery/confirm", tag = "privacy",
+    request_body = zt_app::recovery::RecoveryConfirmation,
+    responses((status = 200, body = zt_app::recovery::Recovered),
+              (status = 422, body = ErrorBody, description = "RECOVERY_CODE_INVALID, PASSWORD_WEAK")))]
+pub async fn recovery_confirm(
+    State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<zt_app::recovery::RecoveryConfirmation>,
+) -> ApiResult<Json<zt_app::recovery::Recovered>> {
+    Ok(Json(zt_app::recovery::confirm(&app, &req, &addr).await?))
+}

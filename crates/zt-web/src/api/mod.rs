@@ -59,6 +59,11 @@ pub fn routes() -> Router<App> {
         )
         .route("/api/v1/privacy-notice", get(me::notice))
         .route("/api/v1/registrations", post(me::register))
+        .route("/api/v1/account-recovery", post(me::recovery_request))
+        .route(
+            "/api/v1/account-recovery/confirm",
+            post(me::recovery_confirm),
+        )
         .route(
             "/api/v1/me/personal-information",
             get(me::personal_information),
