@@ -45,6 +45,24 @@ else
   loud_skip "S3 file-store test (zt-store files::s3_round_trip)" "moto_server not installed (pip install 'moto[server]')"
 fi
 
+# --- V1.0's database server and the bureau's kit, for the migration tests --------
+# tests/it/migrate_v1.rs generates V1 data sets with ../shared/v1/generate.py
+# and loads them into MariaDB at 127.0.0.1:3306 (root, no password); the
+# tests themselves also fail in CI without them.
+v1_missing=""
+[ -f "$(cd .. && pwd)/shared/v1/generate.py" ] || v1_missing="../shared/v1/generate.py is not there"
+command -v mariadb >/dev/null 2>&1 || v1_missing="the mariadb client is not installed"
+if [ -z "$v1_missing" ] && ! mariadb -h 127.0.0.1 -P 3306 -u root --connect-timeout=5 -e 'SELECT 1' >/dev/null 2>&1; then
+  v1_missing="MariaDB does not answer at 127.0.0.1:3306"
+fi
+if [ -n "$v1_missing" ]; then
+  if $ci; then
+    echo "FAILED: the V1 migration tests need MariaDB and the bureau's kit, and CI must run them: $v1_missing" >&2
+    exit 1
+  fi
+  loud_skip "V1 migration tests (tests/it/migrate_v1.rs)" "$v1_missing"
+fi
+
 # --- The third parties' sandboxes, for the interop suites ------------------------
 # The bureau's sandboxes (../shared/sandboxes: gxpt and eseal in Python, the
 # identity platform in Node.js) run from a scratch copy, so that their

@@ -82,6 +82,11 @@ fn log_from(v: &Value) -> Option<Log> {
 }
 
 pub async fn release(app: &App, opts: &Options, r: &Release) -> Result<Released> {
+    // A dry run puts no file into the store: a rollback could not take it back.
+    let opts = &Options {
+        verify_files_only: opts.verify_files_only || r.dry_run,
+        ..opts.clone()
+    };
     let ctx = Ctx {
         app,
         src: None,

@@ -240,6 +240,9 @@ fn push_filter(sql: &mut String, args: &mut Vec<Arg>, scope: &Scope, f: &CaseFil
                 }
                 None => sql.push_str(&format!(" AND c.applicant_id = ${n}")),
             }
+            // V1 cases an administrator deleted (status 99) stay for staff
+            // and the record, not in the applicant's 我的办件.
+            sql.push_str(" AND c.status <> 'deleted'");
         }
         Scope::Departments(depts) => {
             let mut marks = Vec::new();

@@ -2058,3 +2058,681 @@ async fn citizens_recover_access_and_see_their_v1_cases() {
         "the report page shows an identity number in full"
     );
 }
+
+// ---------------------------------------------------------------- release
+
+/// A subcommand of `zhengtong migrate-v1` against `t`'s database and file
+/// store. No run arguments (`--source`, `--files`, …): they conflict with
+/// the subcommands.
+fn subcommand(t: &TestApp, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zhengtong"));
+    cmd.arg("migrate-v1")
+        .args(args)
+        .env_remove("ZT_CONFIG")
+        .env_remove("ZT_V1_SOURCE_URL")
+        .env_remove("ZT_MIGRATE_V1_FAULT")
+        .env("ZT_DATABASE_URL", &t.db_url)
+        .env("ZT_DATA_DIR", &t.data_dir)
+        .env("ZT_PII_KEY_FILE", harness::pii_key_file())
+        .env("ZT_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn lines_of(path: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+const HELD: &str = "SELECT COUNT(*) FROM v1_quarantine WHERE status = 'held'";
+const RELEASES: &str = "SELECT COUNT(*) FROM audit_records WHERE action = 'v1_release'";
+
+/// A D05 account (wrong check character) with a case: a release with a
+/// number that still fails GB 11643 and a dry run change nothing; the real
+/// release brings the account, its cases and their children out of the
+/// quarantine, the regenerated listings say so, the materials are V1's
+/// bytes; a second release of the same row is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_of_a_corrected_account() {
+    let Some(set) = set_300().await else { return };
+    let started = Instant::now();
+    let t = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let run = migrate(&t, set, |_| {}).await;
+    let files = t.data_dir.join("files");
+    let (citizen, row) = rows_map(&set.defect("D05")["rows"])
+        .into_iter()
+        .find(|(_, r)| !ids_of(&r["apply_ids"]).is_empty())
+        .expect("a D05 account with cases");
+    let apply_ids = ids_of(&row["apply_ids"]);
+    let in_applies = apply_ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let v1 = row["v1"]
+        .as_str()
+        .expect("D05 v1")
+        .trim()
+        .to_ascii_uppercase();
+    let first17: String = v1.chars().take(17).collect();
+    let check = zt_domain::ids::id_number_check_char(&first17).expect("17 digits");
+    let right = format!("{first17}{check}");
+    assert_ne!(right, v1, "the V1 number of D05 citizen {citizen} is valid");
+    let wrong_char = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'X']
+        .into_iter()
+        .find(|c| *c != check && !v1.ends_with(*c))
+        .expect("another check character");
+    let wrong = format!("{first17}{wrong_char}");
+    let id = citizen.to_string();
+    let release = |number: &str, dry_run: bool| {
+        let set_arg = format!("id_card={number}");
+        let mut args = vec![
+            "release",
+            "--table",
+            "t_citizen",
+            "--id",
+            id.as_str(),
+            "--set",
+            set_arg.as_str(),
+            "--operator",
+            "测试",
+            "--note",
+            "核验",
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        output(subcommand(&t, &args))
+    };
+
+    // The rows the release is to bring out: the account, its cases, and
+    // the cases' children.
+    let released_rows: BTreeSet<(String, i64)> = fetch::<(String, i64)>(
+        &t,
+        &format!(
+            "SELECT v1_table, v1_id FROM v1_quarantine WHERE status = 'held' AND \
+             ((v1_table = 't_citizen' AND v1_id = {citizen}) OR (v1_table = 't_apply' AND v1_id IN ({in_applies})) \
+             OR (reason = 'CASE_QUARANTINED' AND apply_id IN ({in_applies})))"
+        ),
+    )
+    .await
+    .into_iter()
+    .collect();
+    let v1_children: BTreeSet<(String, i64)> = [
+        ("t_apply_material", "material_id"),
+        ("t_approve_log", "log_id"),
+        ("t_license", "license_id"),
+        ("t_evaluation", "eval_id"),
+    ]
+    .into_iter()
+    .flat_map(|(table, key)| {
+        set.query(&format!(
+            "SELECT {key} FROM {table} WHERE apply_id IN ({in_applies})"
+        ))
+        .into_iter()
+        .filter_map(move |r| Some((table.to_string(), r.first()?.parse().ok()?)))
+    })
+    .collect();
+    let mut expected_rows: BTreeSet<(String, i64)> = v1_children.clone();
+    expected_rows.insert(("t_citizen".into(), citizen));
+    for a in &apply_ids {
+        expected_rows.insert(("t_apply".into(), *a));
+    }
+    assert_eq!(
+        released_rows, expected_rows,
+        "held rows of D05 citizen {citizen} (applies {apply_ids:?}) vs V1's"
+    );
+    let materials: Vec<i64> = v1_children
+        .iter()
+        .filter(|(t, _)| t == "t_apply_material")
+        .map(|r| r.1)
+        .collect();
+    assert!(
+        !materials.is_empty(),
+        "the cases {apply_ids:?} have no material"
+    );
+
+    let held = t.count(HELD).await;
+    let before = snapshot(&t).await;
+    let store_before = store_listing(&files);
+    let mut c = Checks::default();
+
+    // a. A number that still fails GB 11643: refused, nothing changes.
+    let (code, stdout, stderr) = release(&wrong, false);
+    c.eq(
+        || format!("release with {wrong}: exit code ({stdout}{stderr})"),
+        code,
+        Some(1),
+    );
+    c.eq(
+        || "after the refused release: held rows".into(),
+        t.count(HELD).await,
+        held,
+    );
+    c.eq(
+        || "after the refused release: v1_accounts row".into(),
+        t.count(&format!(
+            "SELECT COUNT(*) FROM v1_accounts WHERE citizen_id = {citizen}"
+        ))
+        .await,
+        0,
+    );
+    let diff = diff_snapshots(&before, &snapshot(&t).await);
+    c.check(diff.is_empty(), || {
+        format!(
+            "the refused release changed rows:\n    {}",
+            diff.join("\n    ")
+        )
+    });
+    c.eq(
+        || "the refused release: v1_release audited".into(),
+        t.count(RELEASES).await,
+        0,
+    );
+    c.check(store_listing(&files) == store_before, || {
+        "the refused release changed the file store".into()
+    });
+
+    // b. The dry run with the right number: exit 0, nothing changes.
+    let (code, stdout, stderr) = release(&right, true);
+    c.eq(
+        || format!("dry-run release with {right}: exit code ({stdout}{stderr})"),
+        code,
+        Some(0),
+    );
+    c.check(
+        stdout.contains(&format!("would release t_citizen {citizen}")),
+        || format!("dry-run release: stdout {stdout:?}"),
+    );
+    c.eq(
+        || "after the dry run: held rows".into(),
+        t.count(HELD).await,
+        held,
+    );
+    c.eq(
+        || "after the dry run: v1_accounts row".into(),
+        t.count(&format!(
+            "SELECT COUNT(*) FROM v1_accounts WHERE citizen_id = {citizen}"
+        ))
+        .await,
+        0,
+    );
+    let diff = diff_snapshots(&before, &snapshot(&t).await);
+    c.check(diff.is_empty(), || {
+        format!(
+            "the dry-run release changed rows:\n    {}",
+            diff.join("\n    ")
+        )
+    });
+    c.eq(
+        || "the dry run: v1_release audited".into(),
+        t.count(RELEASES).await,
+        0,
+    );
+    let store_after_dry = store_listing(&files);
+    let added: Vec<&String> = store_after_dry
+        .keys()
+        .filter(|k| !store_before.contains_key(*k))
+        .collect();
+    // A dry run puts no file into the store: its rollback could not take
+    // one back.
+    c.check(store_after_dry == store_before, || {
+        format!("the dry-run release changed the file store; new files {added:?}")
+    });
+
+    // c. The release.
+    let (code, stdout, stderr) = release(&right, false);
+    c.eq(
+        || format!("release with {right}: exit code ({stdout}{stderr})"),
+        code,
+        Some(0),
+    );
+    let report = report_dir();
+    let report_arg = report.display().to_string();
+    let (code, stdout, stderr) = output(subcommand(&t, &["report", "--report", &report_arg]));
+    c.eq(
+        || format!("migrate-v1 report: exit code ({stdout}{stderr})"),
+        code,
+        Some(0),
+    );
+    // cases.txt: one more line per released case, with the corrected number.
+    let cases_before = lines_of(&run.report_dir.join("cases.txt"));
+    let cases_after = lines_of(&report.join("cases.txt"));
+    let gone: Vec<&String> = cases_before.difference(&cases_after).collect();
+    let new: Vec<&String> = cases_after.difference(&cases_before).collect();
+    c.check(gone.is_empty(), || {
+        format!("cases.txt lost lines after the release: {gone:?}")
+    });
+    c.eq(|| "cases.txt: new lines".into(), new.len(), apply_ids.len());
+    for a in &apply_ids {
+        let apply_no = set
+            .query(&format!(
+                "SELECT apply_no FROM t_apply WHERE apply_id = {a}"
+            ))
+            .first()
+            .and_then(|r| r.first().cloned())
+            .expect("apply_no");
+        let line = new.iter().find(|l| l.starts_with(&format!("{apply_no}|")));
+        c.check(
+            line.is_some_and(|l| l.ends_with(&format!("|{right}"))),
+            || {
+                format!(
+                    "cases.txt: the line of {apply_no} (apply {a}) is {line:?}, expected …|{right}"
+                )
+            },
+        );
+    }
+    // quarantine.txt: none of the released rows.
+    let quarantine_after = lines_of(&report.join("quarantine.txt"));
+    for (table, id) in &released_rows {
+        let left: Vec<&String> = quarantine_after
+            .iter()
+            .filter(|l| l.starts_with(&format!("{table}|{id}|")))
+            .collect();
+        c.check(left.is_empty(), || {
+            format!("quarantine.txt still lists {left:?} after the release")
+        });
+    }
+    let quarantine_before = lines_of(&run.report_dir.join("quarantine.txt"));
+    c.eq(
+        || "quarantine.txt: lines removed".into(),
+        quarantine_before.len() - quarantine_after.len().min(quarantine_before.len()),
+        released_rows.len(),
+    );
+    // The ledger rows.
+    type Mark = (String, i64, String, Option<String>, Option<String>);
+    let marks: Vec<Mark> = fetch(
+        &t,
+        &format!(
+            "SELECT v1_table, v1_id, status, released_by, release_note FROM v1_quarantine WHERE \
+             (v1_table = 't_citizen' AND v1_id = {citizen}) OR (v1_table = 't_apply' AND v1_id IN ({in_applies})) \
+             OR apply_id IN ({in_applies}) ORDER BY v1_table, v1_id"
+        ),
+    )
+    .await;
+    for (table, id) in &released_rows {
+        let m = marks.iter().find(|m| &m.0 == table && m.1 == *id);
+        c.check(
+            m.is_some_and(|m| {
+                m.2 == "released"
+                    && m.3.as_deref() == Some("测试")
+                    && m.4.as_deref() == Some("核验")
+            }),
+            || format!("v1_quarantine {table} {id}: {m:?}"),
+        );
+    }
+    c.eq(
+        || format!("v1_accounts of citizen {citizen}"),
+        fetch::<(String,)>(
+            &t,
+            &format!("SELECT outcome FROM v1_accounts WHERE citizen_id = {citizen}"),
+        )
+        .await,
+        vec![("migrated".to_string(),)],
+    );
+    for a in &apply_ids {
+        c.eq(
+            || format!("v1_cases of apply {a}"),
+            t.count(&format!(
+                "SELECT COUNT(*) FROM v1_cases WHERE apply_id = {a}"
+            ))
+            .await,
+            1,
+        );
+    }
+    for (table, id) in &v1_children {
+        if table == "t_approve_log" {
+            c.eq(
+                || format!("case_events of V1 log {id}"),
+                t.count(&format!(
+                    "SELECT COUNT(*) FROM case_events WHERE v1_log_id = {id}"
+                ))
+                .await,
+                1,
+            );
+        }
+    }
+    // The materials: in case_materials, V1's bytes.
+    for m in &materials {
+        let ledger: Vec<(String, Option<String>)> = fetch(
+            &t,
+            &format!("SELECT outcome, path FROM v1_materials WHERE material_id = {m}"),
+        )
+        .await;
+        let got: Vec<(String, String)> = fetch(
+            &t,
+            &format!("SELECT storage_key, digest FROM case_materials WHERE v1_material_id = {m}"),
+        )
+        .await;
+        let ([(outcome, Some(path))], [(key, digest)]) = (ledger.as_slice(), got.as_slice()) else {
+            c.check(false, || {
+                format!("material {m}: v1_materials {ledger:?}, case_materials {got:?}")
+            });
+            continue;
+        };
+        c.eq(
+            || format!("material {m}: v1_materials.outcome"),
+            outcome.as_str(),
+            "migrated",
+        );
+        let stored = t.app.files.get_verified(key, digest).await;
+        let disk = std::fs::read(set.files().join(path.replace('\\', "/")));
+        match (stored, disk) {
+            (Ok(s), Ok(d)) => c.check(s.as_ref() == d.as_slice(), || {
+                format!("material {m}: {key} differs from V1's {path}")
+            }),
+            (s, d) => c.check(false, || {
+                format!("material {m}: store {:?}, disk {:?}", s.err(), d.err())
+            }),
+        }
+    }
+    c.eq(
+        || format!("audit v1_release of t_citizen/{citizen}"),
+        t.count(&format!(
+            "SELECT COUNT(*) FROM audit_records WHERE action = 'v1_release' AND object = 't_citizen/{citizen}' \
+             AND result = 'success' AND detail LIKE '%测试%'"
+        ))
+        .await,
+        1,
+    );
+
+    // d. The same row again: not held any more, refused, nothing changes.
+    let held = t.count(HELD).await;
+    let audits = t.count(RELEASES).await;
+    let before = snapshot(&t).await;
+    let store_before = store_listing(&files);
+    let (code, stdout, stderr) = release(&right, false);
+    c.check(code.is_some_and(|c| c != 0), || {
+        format!("the second release: exit code {code:?} ({stdout}{stderr})")
+    });
+    c.eq(
+        || "after the second release: held rows".into(),
+        t.count(HELD).await,
+        held,
+    );
+    let diff = diff_snapshots(&before, &snapshot(&t).await);
+    c.check(diff.is_empty(), || {
+        format!(
+            "the second release changed rows:\n    {}",
+            diff.join("\n    ")
+        )
+    });
+    c.eq(
+        || "the second release: v1_release audited".into(),
+        t.count(RELEASES).await,
+        audits,
+    );
+    c.check(store_listing(&files) == store_before, || {
+        "the second release changed the file store".into()
+    });
+    eprintln!(
+        "release_of_a_corrected_account: citizen {citizen}, applies {apply_ids:?}, {} rows, {:.1} s",
+        released_rows.len(),
+        started.elapsed().as_secs_f64()
+    );
+    c.finish("release_of_a_corrected_account");
+}
+
+// ---------------------------------------------------------------- real-name login
+
+/// The case numbers `GET /api/v1/cases` lists for a session cookie.
+async fn listed_cases(t: &TestApp, cookie: &str) -> BTreeSet<String> {
+    let resp = crate::sso::browser()
+        .get(format!("{}/api/v1/cases?limit=200", t.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("GET /api/v1/cases");
+    let status = resp.status();
+    let list: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status.as_u16(), 200, "GET /api/v1/cases: {list}");
+    list["items"]
+        .as_array()
+        .or_else(|| list["cases"].as_array())
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .filter_map(|c| c["case_no"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A D07 survivor's account: (user id, username, identity number).
+async fn v1_person_of(t: &TestApp, citizen: i64) -> (i64, String, String) {
+    let (user_id,): (i64,) = fetch(
+        t,
+        &format!("SELECT user_id FROM v1_accounts WHERE citizen_id = {citizen}"),
+    )
+    .await
+    .pop()
+    .unwrap_or_else(|| panic!("no v1_accounts row for citizen {citizen}"));
+    let (username, sealed): (String, String) = fetch(
+        t,
+        &format!("SELECT username, id_number FROM users WHERE id = {user_id}"),
+    )
+    .await
+    .pop()
+    .expect("the account");
+    let number = t
+        .app
+        .pii
+        .open(&zt_app::pii::ctx_user_id_number(&username), &sealed)
+        .expect("users.id_number opens");
+    (user_id, username, number)
+}
+
+fn v1_citizen_claims(sub: &str, id_number: &str, level: &str) -> zt_identity::double::TestUser {
+    let mut u = zt_identity::double::TestUser::citizen();
+    u.sub = sub.to_string();
+    u.preferred_username = None;
+    u.phone_number = None;
+    u.birthdate = None;
+    u.id_number = Some(id_number.to_string());
+    u.real_name_level = Some(level.to_string());
+    u.user_type = Some("citizen".into());
+    u
+}
+
+/// A citizen logging in through the unified identity platform at real-name
+/// level L2 with the identity number of a migrated V1 account is linked to
+/// that account and sees its V1 cases (both accounts' of D07); at L1 the
+/// same kind of claim gets a new account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_name_login_claims_the_v1_account() {
+    let Some(set) = set_300().await else { return };
+    let started = Instant::now();
+    let (t, fake) = crate::sso::setup(Backend::Sqlite).await.expect("sqlite");
+    migrate(&t, set, |_| {}).await;
+    let d07 = set.defect("D07")["rows"].as_array().expect("D07 rows");
+    assert!(d07.len() >= 2, "two D07 groups needed: {d07:?}");
+    let group = &d07[0];
+    let survivor = group["survivor"].as_i64().expect("survivor");
+    let (user_id, username, number) = v1_person_of(&t, survivor).await;
+    let sso_users = "SELECT COUNT(*) FROM users WHERE username LIKE 'sso-%'";
+    let sso_before = t.count(sso_users).await;
+    let users_before = t.count("SELECT COUNT(*) FROM users").await;
+
+    // L2 with the V1 number: the V1 account.
+    let sub = format!("U-V1-{}", harness::unique_id());
+    fake.set_user(v1_citizen_claims(&sub, &number, "L2"));
+    let cookie = crate::sso::sso_login(&t, &fake)
+        .await
+        .unwrap_or_else(|(s, page)| panic!("L2 login: {s} {page}"));
+    let linked: Vec<(i64,)> = fetch(
+        &t,
+        &format!("SELECT user_id FROM identity_links WHERE sub = '{sub}'"),
+    )
+    .await;
+    assert_eq!(
+        linked,
+        vec![(user_id,)],
+        "the L2 login of D07 survivor {survivor} ({username}) is linked to another account"
+    );
+    let (s, me) = crate::sso::me(&t, &cookie).await;
+    assert_eq!(s.as_u16(), 200, "{me}");
+    assert_eq!(me["user"]["user_id"].as_i64(), Some(user_id), "{me}");
+    assert_eq!(
+        t.count(sso_users).await,
+        sso_before,
+        "an sso-… account was provisioned"
+    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM users").await, users_before);
+    let (level,): (String,) = fetch(
+        &t,
+        &format!("SELECT real_name_level FROM users WHERE id = {user_id}"),
+    )
+    .await
+    .pop()
+    .expect("user");
+    assert_eq!(level, "L2");
+    let details: Vec<(String,)> = fetch(
+        &t,
+        &format!(
+            "SELECT detail FROM audit_records WHERE action = 'identity_link' AND object = 'user:{user_id}'"
+        ),
+    )
+    .await;
+    assert!(
+        details.len() == 1 && details[0].0.contains("\"claimed_v1_account\":true"),
+        "identity_link audit of user {user_id}: {details:?}"
+    );
+
+    // 我的办件: the cases of both V1 accounts.
+    let mine = listed_cases(&t, &cookie).await;
+    let mut deleted_listed = Vec::new();
+    let mut deleted_unlisted = Vec::new();
+    let mut checked = 0usize;
+    for a in ids_of(&group["survivor_apply_ids"])
+        .into_iter()
+        .chain(ids_of(&group["merged_apply_ids"]))
+    {
+        let (no, status): (String, String) = fetch(
+            &t,
+            &format!(
+                "SELECT c.case_no, c.status FROM v1_cases v JOIN cases c ON c.id = v.case_id WHERE v.apply_id = {a}"
+            ),
+        )
+        .await
+        .pop()
+        .unwrap_or_else(|| panic!("V1 apply {a} has no case"));
+        if status == "deleted" {
+            if mine.contains(&no) {
+                deleted_listed.push(no);
+            } else {
+                deleted_unlisted.push(no);
+            }
+            continue;
+        }
+        assert!(
+            mine.contains(&no),
+            "{no} (V1 apply {a}, {status}) is not listed for the linked account: {mine:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no V1 case checked");
+    eprintln!(
+        "real_name_login_claims_the_v1_account: survivor {survivor}: {checked} cases listed; \
+         deleted cases listed {deleted_listed:?}, not listed {deleted_unlisted:?}"
+    );
+
+    // L1 with another V1 account's number: a new account, the V1 one untouched.
+    let other = d07[1]["survivor"].as_i64().expect("survivor");
+    let (other_id, _, other_number) = v1_person_of(&t, other).await;
+    let (other_level,): (String,) = fetch(
+        &t,
+        &format!("SELECT real_name_level FROM users WHERE id = {other_id}"),
+    )
+    .await
+    .pop()
+    .expect("user");
+    let sub_l1 = format!("U-V1-{}", harness::unique_id());
+    fake.set_user(v1_citizen_claims(&sub_l1, &other_number, "L1"));
+    let cookie_l1 = crate::sso::sso_login(&t, &fake)
+        .await
+        .unwrap_or_else(|(s, page)| panic!("L1 login: {s} {page}"));
+    let linked: Vec<(i64, String)> = fetch(
+        &t,
+        &format!(
+            "SELECT l.user_id, u.username FROM identity_links l JOIN users u ON u.id = l.user_id WHERE l.sub = '{sub_l1}'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        linked.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+        vec![format!("sso-{sub_l1}")],
+        "the L1 login with D07 survivor {other}'s number (account {other_id})"
+    );
+    assert_ne!(linked[0].0, other_id);
+    assert_eq!(t.count(sso_users).await, sso_before + 1);
+    assert_eq!(
+        t.count(&format!(
+            "SELECT COUNT(*) FROM identity_links WHERE user_id = {other_id}"
+        ))
+        .await,
+        0,
+        "the V1 account was linked by an L1 login"
+    );
+    let (after_level,): (String,) = fetch(
+        &t,
+        &format!("SELECT real_name_level FROM users WHERE id = {other_id}"),
+    )
+    .await
+    .pop()
+    .expect("user");
+    assert_eq!(after_level, other_level, "the V1 account's level changed");
+    let details: Vec<(String,)> = fetch(
+        &t,
+        &format!(
+            "SELECT detail FROM audit_records WHERE action = 'identity_link' AND object = 'user:{}'",
+            linked[0].0
+        ),
+    )
+    .await;
+    assert!(
+        details.len() == 1 && details[0].0.contains("\"claimed_v1_account\":false"),
+        "identity_link audit of the new account: {details:?}"
+    );
+    let theirs = listed_cases(&t, &cookie_l1).await;
+    assert!(
+        theirs.is_empty(),
+        "the new L1 account sees cases: {theirs:?}"
+    );
+
+    // A V1 case with status 'deleted' (V1 `99`): claimed the same way, its
+    // holder must not see it (design migration-v1.md §8 Q2, Appendix B:
+    // "applicant lists exclude `deleted`"). Checked last, after the claim.
+    let (citizen, user, case_no): (i64, i64, String) = fetch(
+        &t,
+        "SELECT a.citizen_id, a.user_id, c.case_no FROM v1_accounts a JOIN cases c ON c.applicant_id = a.user_id \
+         WHERE c.status = 'deleted' AND c.origin = 'v1' AND a.outcome = 'migrated' AND a.user_type = '1' \
+         AND NOT EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = a.user_id) \
+         ORDER BY a.citizen_id, c.case_no LIMIT 1",
+    )
+    .await
+    .pop()
+    .expect("an unlinked V1 person account with a deleted case");
+    let (_, _, number) = v1_person_of(&t, citizen).await;
+    let sub = format!("U-V1-{}", harness::unique_id());
+    fake.set_user(v1_citizen_claims(&sub, &number, "L2"));
+    let cookie = crate::sso::sso_login(&t, &fake)
+        .await
+        .unwrap_or_else(|(s, page)| panic!("L2 login of citizen {citizen}: {s} {page}"));
+    let (_, me) = crate::sso::me(&t, &cookie).await;
+    assert_eq!(
+        me["user"]["user_id"].as_i64(),
+        Some(user),
+        "the L2 login with citizen {citizen}'s number: {me}"
+    );
+    let listed = listed_cases(&t, &cookie).await;
+    eprintln!(
+        "real_name_login_claims_the_v1_account: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // A case a V1 administrator deleted is not in the applicant's list.
+    assert!(
+        !listed.contains(&case_no),
+        "the deleted V1 case {case_no} (citizen {citizen}) is listed to its applicant under \
+         GET /api/v1/cases; the design (migration-v1.md §8 Q2, Appendix B) hides it from applicants' lists"
+    );
+}

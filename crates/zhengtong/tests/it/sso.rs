@@ -39,7 +39,7 @@ pub(crate) type ClockCell = Arc<Mutex<Option<Arc<ManualClock>>>>;
 /// clock. The redirect URI is the fake's registered one (the platform's
 /// default); the test plays the browser and delivers the callback query to
 /// this server's `/auth/oidc/callback`.
-async fn setup(backend: Backend) -> Option<(TestApp, FakeProvider)> {
+pub(crate) async fn setup(backend: Backend) -> Option<(TestApp, FakeProvider)> {
     let cell: ClockCell = Arc::default();
     let c2 = cell.clone();
     let clock = Arc::new(move || match c2.lock().unwrap().as_ref() {
@@ -104,7 +104,10 @@ async fn begin(t: &TestApp, b: &reqwest::Client) -> String {
 
 /// Logs in as the fake's current user in a new browser: Ok(session cookie)
 /// or Err((status, page)).
-async fn sso_login(t: &TestApp, fake: &FakeProvider) -> Result<String, (StatusCode, String)> {
+pub(crate) async fn sso_login(
+    t: &TestApp,
+    fake: &FakeProvider,
+) -> Result<String, (StatusCode, String)> {
     let b = jar();
     let url = begin(t, &b).await;
     let query = fake.authorize(&url).await;

@@ -300,7 +300,7 @@ pub async fn batch(
             ],
         );
     }
-    roles.flush(tx).await?;
-    out.flush(tx).await?;
+    roles.flush(tx, ctx.app.db.backend()).await?;
+    out.flush(tx, ctx.app.db.backend()).await?;
     Ok(())
 }

@@ -156,43 +156,75 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
     let mut progress = Progress::new(ctx.opts.progress, "t_apply", total);
     // Batches are numbered from the phase's start, across resumptions.
     let mut batch_no = u64::try_from(done / ctx.opts.batch.max(1)).unwrap_or(0);
+    // The next batch is read from V1 while this one is written: MariaDB's
+    // work and ours overlap on the two cores.
+    let mut next = read_batch(ctx, after).await?;
     loop {
-        let page = ctx.src()?.cases_after(after, ctx.opts.batch).await?;
-        let full = page.len() as i64 == ctx.opts.batch;
-        let hi = match page.last() {
-            Some(c) if full => c.apply_id,
-            _ => i64::MAX,
-        };
-        let children = ctx.src()?.children(after, hi).await?;
-        ctx.fault_point(PHASE, batch_no, "after_read");
-        let mut tx = ctx.app.db.writer().begin().await?;
-        batch(
-            ctx,
-            &lk,
-            &mut tx,
-            &page,
-            children,
-            after,
-            hi,
-            batch_no,
-            &BTreeMap::new(),
-        )
-        .await?;
-        done += page.len() as i64;
+        let (page, hi, children) = next;
         let last = hi == i64::MAX;
-        checkpoint(&mut tx, ctx, PHASE, &hi.to_string(), done, last).await?;
-        ctx.fault_point(PHASE, batch_no, "before_commit");
-        tx.commit().await?;
-        ctx.fault_point(PHASE, batch_no, "after_commit");
+        ctx.fault_point(PHASE, batch_no, "after_read");
+        let write = async {
+            let mut tx = ctx.app.db.writer().begin().await?;
+            batch(
+                ctx,
+                &lk,
+                &mut tx,
+                &page,
+                children,
+                after,
+                hi,
+                batch_no,
+                &BTreeMap::new(),
+            )
+            .await?;
+            checkpoint(
+                &mut tx,
+                ctx,
+                PHASE,
+                &hi.to_string(),
+                done + page.len() as i64,
+                last,
+            )
+            .await?;
+            ctx.fault_point(PHASE, batch_no, "before_commit");
+            tx.commit().await?;
+            ctx.fault_point(PHASE, batch_no, "after_commit");
+            Ok::<_, MigrateError>(())
+        };
+        let read = async {
+            if last {
+                Ok(None)
+            } else {
+                read_batch(ctx, hi).await.map(Some)
+            }
+        };
+        let (written, read) = tokio::join!(write, read);
+        written?;
+        done += page.len() as i64;
         progress.set(done as u64);
         batch_no += 1;
-        if last {
-            break;
+        match read? {
+            Some(n) => next = n,
+            None => break,
         }
         after = hi;
     }
     progress.finish();
     Ok(())
+}
+
+/// A page of cases after `after`, the upper end of its range (the largest
+/// id, or `i64::MAX` for the last page, so that orphans beyond the last case
+/// are read too) and the children in the range.
+async fn read_batch(ctx: &Ctx<'_>, after: i64) -> Result<(Vec<Apply>, i64, Children)> {
+    let page = ctx.src()?.cases_after(after, ctx.opts.batch).await?;
+    let full = page.len() as i64 == ctx.opts.batch;
+    let hi = match page.last() {
+        Some(c) if full => c.apply_id,
+        _ => i64::MAX,
+    };
+    let children = ctx.src()?.children(after, hi).await?;
+    Ok((page, hi, children))
 }
 
 fn in_list(ids: impl Iterator<Item = i64>) -> String {
@@ -393,7 +425,7 @@ pub async fn batch(
         }
     }
     hold_children(ctx, &mut out, &files, orphans, "ORPHAN_NO_CASE");
-    out.flush(tx).await?;
+    out.flush(tx, ctx.app.db.backend()).await?;
     // The ledgers point to the rows made from them.
     sqlx::query(
         "UPDATE v1_materials SET case_material_id = (SELECT cm.id FROM case_materials cm \
