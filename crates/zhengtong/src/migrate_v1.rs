@@ -40,8 +40,10 @@ async fn dispatch(
             let app = target(cfg).await?;
             let fp = last_fingerprint(&app).await?;
             let opts = options_for_report(&args)?;
-            let r = zt_migrate::report::build(&app, &fp, 0, &opts).await?;
-            let check = zt_migrate::report::write(&app, &report, &r, manifest.as_deref()).await?;
+            let listed = zt_migrate::report::listings(&app, Some(&report)).await?;
+            let r = zt_migrate::report::build(&app, &fp, 0, &opts, &listed).await?;
+            let check =
+                zt_migrate::report::write(&report, &r, manifest.as_deref(), &listed).await?;
             print_summary(&r, Some(&check));
             Ok(if check.passed() { 0 } else { 1 })
         }

@@ -68,17 +68,90 @@ fn beijing(utc_ms: &str) -> Result<String> {
         .to_string())
 }
 
-/// `apply_no|status|submitted_at|id_card` lines, sorted by `apply_no`.
-pub async fn cases_listing(app: &App) -> Result<Vec<String>> {
+/// The two listings' line counts and sha256.
+#[derive(Debug, Clone)]
+pub struct Listings {
+    pub cases: (usize, String),
+    pub quarantine: (usize, String),
+}
+
+/// Streams a listing's lines into its digest and, given a directory, into
+/// `NAME.tmp` renamed to `NAME` at the end: memory holds one row, whatever
+/// the number of cases.
+struct Sink {
+    hash: Sha256,
+    lines: usize,
+    file: Option<(
+        std::io::BufWriter<std::fs::File>,
+        std::path::PathBuf,
+        std::path::PathBuf,
+    )>,
+}
+
+impl Sink {
+    fn new(dir: Option<&Path>, name: &str) -> Result<Self> {
+        let file = match dir {
+            Some(d) => {
+                let path = d.join(name);
+                let tmp = d.join(format!("{name}.tmp"));
+                Some((
+                    std::io::BufWriter::new(std::fs::File::create(&tmp)?),
+                    tmp,
+                    path,
+                ))
+            }
+            None => None,
+        };
+        Ok(Self {
+            hash: Sha256::new(),
+            lines: 0,
+            file,
+        })
+    }
+
+    fn line(&mut self, l: &str) -> Result<()> {
+        self.hash.update(l.as_bytes());
+        self.lines += 1;
+        if let Some((f, _, _)) = &mut self.file {
+            f.write_all(l.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(usize, String)> {
+        if let Some((f, tmp, path)) = self.file {
+            let f = f
+                .into_inner()
+                .map_err(|e| MigrateError::Io(e.to_string()))?;
+            f.sync_all()?;
+            std::fs::rename(tmp, path)?;
+        }
+        Ok((self.lines, hex::encode(self.hash.finalize())))
+    }
+}
+
+/// `cases.txt` (`apply_no|status|submitted_at|id_card`, sorted by
+/// `apply_no`) and `quarantine.txt` (`table|id|reason` of the rows still
+/// held, sorted by table, then id), from the database, in byte order.
+pub async fn listings(app: &App, dir: Option<&Path>) -> Result<Listings> {
+    use futures::TryStreamExt;
+    if let Some(d) = dir {
+        std::fs::create_dir_all(d)?;
+    }
+    let collate = match app.db.backend() {
+        zt_store::Backend::Postgres => " COLLATE \"C\"",
+        _ => "",
+    };
     let mut conn = app.db.reader().acquire().await?;
-    let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+    let mut out = Sink::new(dir, "cases.txt")?;
+    let sql = format!(
         "SELECT c.case_no, vc.v1_status, vc.apply_time, vc.citizen_id, a.id_card_v1 FROM cases c \
-         JOIN v1_cases vc ON vc.case_id = c.id JOIN v1_accounts a ON a.citizen_id = vc.citizen_id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for (no, status, at, citizen, id_card) in rows {
+         JOIN v1_cases vc ON vc.case_id = c.id JOIN v1_accounts a ON a.citizen_id = vc.citizen_id \
+         ORDER BY c.case_no{collate}"
+    );
+    let mut rows =
+        sqlx::query_as::<_, (String, String, String, i64, Option<String>)>(&sql).fetch(&mut *conn);
+    while let Some((no, status, at, citizen, id_card)) = rows.try_next().await? {
         let v1 = app
             .pii
             .open_opt(&ctx_account("id_card_v1", citizen), id_card.as_deref())?;
@@ -86,36 +159,27 @@ pub async fn cases_listing(app: &App) -> Result<Vec<String>> {
             IdCard::Valid { number, .. } => number,
             IdCard::Invalid { .. } => String::new(),
         };
-        lines.push(format!(
+        out.line(&format!(
             "{no}|{}|{}|{number}\n",
             status_name(&status),
             beijing(&at)?
-        ));
+        ))?;
     }
-    lines.sort();
-    Ok(lines)
-}
-
-/// `table|id|reason` lines of the rows still held, sorted by table, then id.
-pub async fn quarantine_listing(app: &App) -> Result<Vec<String>> {
-    let mut conn = app.db.reader().acquire().await?;
-    let mut rows: Vec<(String, i64, String)> =
-        sqlx::query_as("SELECT v1_table, v1_id, reason FROM v1_quarantine WHERE status = 'held'")
-            .fetch_all(&mut *conn)
-            .await?;
-    rows.sort_by(|a, b| (a.0.as_bytes(), a.1).cmp(&(b.0.as_bytes(), b.1)));
-    Ok(rows
-        .into_iter()
-        .map(|(t, id, r)| format!("{t}|{id}|{r}\n"))
-        .collect())
-}
-
-fn digest(lines: &[String]) -> (usize, String) {
-    let mut h = Sha256::new();
-    for l in lines {
-        h.update(l.as_bytes());
+    drop(rows);
+    let cases = out.finish()?;
+    let mut out = Sink::new(dir, "quarantine.txt")?;
+    let sql = format!(
+        "SELECT v1_table, v1_id, reason FROM v1_quarantine WHERE status = 'held' ORDER BY v1_table{collate}, v1_id"
+    );
+    let mut rows = sqlx::query_as::<_, (String, i64, String)>(&sql).fetch(&mut *conn);
+    while let Some((t, id, r)) = rows.try_next().await? {
+        out.line(&format!("{t}|{id}|{r}\n"))?;
     }
-    (lines.len(), hex::encode(h.finalize()))
+    drop(rows);
+    Ok(Listings {
+        cases,
+        quarantine: out.finish()?,
+    })
 }
 
 async fn count(conn: &mut zt_store::Conn, sql: &str) -> Result<i64> {
@@ -142,7 +206,13 @@ fn mask_values(v: &mut Value) {
     }
 }
 
-pub async fn build(app: &App, fingerprint: &Value, run_id: i64, opts: &Options) -> Result<Value> {
+pub async fn build(
+    app: &App,
+    fingerprint: &Value,
+    run_id: i64,
+    opts: &Options,
+    listed: &Listings,
+) -> Result<Value> {
     let mut conn = app.db.reader().acquire().await?;
     let q = |t: &str| {
         format!("SELECT COUNT(*) FROM v1_quarantine WHERE status = 'held' AND v1_table = '{t}'")
@@ -308,10 +378,8 @@ pub async fn build(app: &App, fingerprint: &Value, run_id: i64, opts: &Options) 
         "unreferenced": unreferenced,
     });
     drop(conn);
-    let cases = cases_listing(app).await?;
-    let quarantined = quarantine_listing(app).await?;
-    let (cl, cs) = digest(&cases);
-    let (ql, qs) = digest(&quarantined);
+    let (cl, cs) = listed.cases.clone();
+    let (ql, qs) = listed.quarantine.clone();
     Ok(json!({
         "format": "zhengtong-migrate-v1-report/1",
         "run": {"id": run_id, "tool_version": env!("CARGO_PKG_VERSION"),
@@ -357,25 +425,16 @@ fn write_atomic(
     Ok(())
 }
 
-/// Writes `cases.txt`, `quarantine.txt` and `report.json` into `dir` and,
-/// given the bureau's manifest, compares them with it.
+/// Writes `report.json` into `dir` and, given the bureau's manifest,
+/// compares the listings and counts with it.
+/// The listings must have been written into `dir` by [`listings`].
 pub async fn write(
-    app: &App,
     dir: &Path,
     report: &Value,
     manifest: Option<&Path>,
+    listed: &Listings,
 ) -> Result<SelfCheck> {
     std::fs::create_dir_all(dir)?;
-    let cases = cases_listing(app).await?;
-    let quarantined = quarantine_listing(app).await?;
-    for (name, lines) in [("cases.txt", &cases), ("quarantine.txt", &quarantined)] {
-        write_atomic(&dir.join(name), |f| {
-            for l in lines {
-                f.write_all(l.as_bytes())?;
-            }
-            Ok(())
-        })?;
-    }
     let mut check = SelfCheck {
         cases: "not compared".into(),
         quarantine: "not compared".into(),
@@ -387,8 +446,8 @@ pub async fn write(
             .map_err(|e| MigrateError::Io(format!("{}: {e}", m.display())))?;
         let m: Value = serde_json::from_str(&text)
             .map_err(|e| MigrateError::Usage(format!("manifest: {e}")))?;
-        for (key, lines) in [("cases", &cases), ("quarantine", &quarantined)] {
-            let (n, sha) = digest(lines);
+        for (key, (n, sha)) in [("cases", &listed.cases), ("quarantine", &listed.quarantine)] {
+            let n = *n;
             let ok = m["checksums"][key]["sha256"].as_str() == Some(sha.as_str())
                 && m["checksums"][key]["lines"].as_u64() == Some(n as u64);
             let verdict = if ok { "MATCH" } else { "DIFFERENT" };

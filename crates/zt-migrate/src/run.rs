@@ -132,9 +132,12 @@ async fn run_with(app: &App, src: &Source, opts: &Options) -> Result<Outcome> {
         }
         audit_phase(&ctx, phase).await?;
     }
-    let report = crate::report::build(app, &fingerprint, run_id, opts).await?;
+    let listed = crate::report::listings(app, opts.report_dir.as_deref()).await?;
+    let report = crate::report::build(app, &fingerprint, run_id, opts, &listed).await?;
     let self_check = match &opts.report_dir {
-        Some(dir) => Some(crate::report::write(app, dir, &report, opts.manifest.as_deref()).await?),
+        Some(dir) => {
+            Some(crate::report::write(dir, &report, opts.manifest.as_deref(), &listed).await?)
+        }
         None => None,
     };
     let mut conn = app.db.writer().acquire().await?;

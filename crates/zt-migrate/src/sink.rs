@@ -14,6 +14,9 @@ use crate::error::Result;
 pub enum Val {
     I(Option<i64>),
     S(Option<String>),
+    /// The id of the case with this number, inserted in the same flush
+    /// (`cases` is written first, with `RETURNING id, case_no`).
+    CaseId(String),
 }
 
 impl From<i64> for Val {
@@ -69,6 +72,7 @@ struct Table {
 pub struct Pending {
     order: Vec<&'static str>,
     tables: BTreeMap<&'static str, Table>,
+    case_ids: BTreeMap<String, i64>,
 }
 
 /// Parameters per statement. PostgreSQL allows 65 535 and binds them by
@@ -105,9 +109,15 @@ impl Pending {
         self.tables.values().all(|t| t.vals.is_empty())
     }
 
-    /// Writes everything in the order the tables were first used.
+    /// Writes everything: `cases` first (the others may refer to its ids),
+    /// then the tables in the order they were first used.
     pub async fn flush(&mut self, conn: &mut Conn, backend: zt_store::Backend) -> Result<()> {
-        for name in std::mem::take(&mut self.order) {
+        let mut order = std::mem::take(&mut self.order);
+        if let Some(i) = order.iter().position(|t| *t == "cases") {
+            let c = order.remove(i);
+            order.insert(0, c);
+        }
+        for name in order {
             let Some(t) = self.tables.remove(name) else {
                 continue;
             };
@@ -134,14 +144,33 @@ impl Pending {
                 if t.conflict {
                     sql.push_str(" ON CONFLICT DO NOTHING");
                 }
-                let mut q = sqlx::query(&sql);
+                let returning = name == "cases";
+                if returning {
+                    sql.push_str(" RETURNING id, case_no");
+                }
+                let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
                 for v in chunk {
                     q = match v {
                         Val::I(i) => q.bind(*i),
                         Val::S(s) => q.bind(s.clone()),
+                        Val::CaseId(no) => match self.case_ids.get(no) {
+                            Some(id) => q.bind(*id),
+                            None => {
+                                return Err(crate::error::MigrateError::Target(format!(
+                                    "{name}: case {no} was not written in this batch"
+                                )))
+                            }
+                        },
                     };
                 }
-                q.execute(&mut *conn).await?;
+                if returning {
+                    for (id, no) in q.fetch_all(&mut *conn).await? {
+                        self.case_ids.insert(no, id);
+                    }
+                } else {
+                    // No rows come back from a plain INSERT.
+                    q.fetch_all(&mut *conn).await?;
+                }
             }
         }
         Ok(())

@@ -17,7 +17,7 @@ use crate::phase::lookups::{self, Lookups};
 use crate::progress::Progress;
 use crate::replay::{self, CaseFacts, LogEntry, Origin as EvOrigin};
 use crate::run::{checkpoint, checkpoint_of, Ctx};
-use crate::sink::Pending;
+use crate::sink::{Pending, Val};
 use crate::source::{Apply, Children, Evaluation, License, Log, Material};
 use crate::transform::{deadline, form, identity, paths, text_gbk, time};
 
@@ -406,7 +406,7 @@ pub async fn batch(
         let kids = by_case.remove(&c.apply_id).unwrap_or_default();
         match accounts.get(&c.citizen_id) {
             Some(a) if !held.contains(&c.citizen_id) => {
-                migrate_case(ctx, lk, tx, &mut out, &files, c, a, kids).await?
+                migrate_case(ctx, lk, &mut out, &files, c, a, kids).await?
             }
             _ => {
                 let v = serde_json::to_value(c).unwrap_or_default();
@@ -674,7 +674,6 @@ fn parse_day(s: Option<&str>) -> Option<chrono::NaiveDate> {
 async fn migrate_case(
     ctx: &Ctx<'_>,
     lk: &Lookups,
-    tx: &mut Conn,
     out: &mut Pending,
     files: &BTreeMap<FileOf, FileFacts>,
     c: &Apply,
@@ -861,37 +860,46 @@ async fn migrate_case(
     };
     let submitted_at = (c.status != "00").then(|| filed_at.clone());
     let day = |d: Option<chrono::NaiveDate>| d.map(zt_store::time::day);
-    let (case_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO cases (case_no, item_id, item_version, dept_id, applicant_id, applicant_name, applicant_kind, \
-         org_uscc, org_name, status, accepted, step, signatures, form, supplement, accepted_on, due_date, \
-         statutory_due_date, paused_days, submitted_at, decided_at, completed_at, created_at, updated_at, version, \
-         origin, filed_precision) VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, '[]', $12, $13, $14, $15, \
-         $16, 0, $17, $18, $19, $20, $21, 0, 'v1', $22) RETURNING id",
-    )
-    .bind(case_no)
-    .bind(item.v2_id)
-    .bind(item.dept_id)
-    .bind(acct.user_id)
-    .bind(&applicant_name)
-    .bind(kind)
-    .bind(&org_uscc)
-    .bind(&org_name)
-    .bind(r.status.as_str())
-    .bind(i64::from(r.accepted))
-    .bind(r.step)
-    .bind(&form_sealed)
-    .bind(&supplement)
-    .bind(day(accepted_on.filter(|_| r.accepted)))
-    .bind(day(due.filter(|_| r.accepted || !open_accepted)))
-    .bind(day(statutory.filter(|_| open_accepted)))
-    .bind(&submitted_at)
-    .bind(r.decided_at.map(ts))
-    .bind(&completed_at)
-    .bind(&filed_at)
-    .bind(updated.map(ts).unwrap_or_else(|| filed_at.clone()))
-    .bind((filed.time.precision != time::Precision::Second).then(|| filed.time.precision.as_str()))
-    .fetch_one(&mut *tx)
-    .await?;
+    // Written with the batch's other cases; children refer to it by number.
+    let case_id = Val::CaseId(case_no.to_string());
+    out.push(
+        "cases",
+        "case_no, item_id, item_version, dept_id, applicant_id, applicant_name, applicant_kind, org_uscc, org_name, \
+         status, accepted, step, signatures, form, supplement, accepted_on, due_date, statutory_due_date, \
+         paused_days, submitted_at, decided_at, completed_at, created_at, updated_at, version, origin, filed_precision",
+        false,
+        vec![
+            case_no.into(),
+            item.v2_id.into(),
+            1i64.into(),
+            item.dept_id.into(),
+            acct.user_id.into(),
+            applicant_name.clone().into(),
+            kind.into(),
+            org_uscc.clone().into(),
+            org_name.clone().into(),
+            r.status.as_str().into(),
+            i64::from(r.accepted).into(),
+            r.step.into(),
+            "[]".into(),
+            form_sealed.into(),
+            supplement.into(),
+            day(accepted_on.filter(|_| r.accepted)).into(),
+            day(due.filter(|_| r.accepted || !open_accepted)).into(),
+            day(statutory.filter(|_| open_accepted)).into(),
+            0i64.into(),
+            submitted_at.into(),
+            r.decided_at.map(ts).into(),
+            completed_at.into(),
+            filed_at.clone().into(),
+            updated.map(ts).unwrap_or_else(|| filed_at.clone()).into(),
+            0i64.into(),
+            "v1".into(),
+            (filed.time.precision != time::Precision::Second)
+                .then(|| filed.time.precision.as_str())
+                .into(),
+        ],
+    );
     let handler = c
         .handler_user_id
         .and_then(|u| lk.staff.get(&u))
@@ -912,7 +920,7 @@ async fn migrate_case(
          handler_user_id, source_channel, remark, update_time",
         false,
         vec![
-            case_id.into(),
+            case_id.clone(),
             c.apply_id.into(),
             c.citizen_id.into(),
             c.status.clone().into(),
@@ -972,7 +980,7 @@ async fn migrate_case(
              origin, v1_log_id",
             false,
             vec![
-                case_id.into(),
+                case_id.clone(),
                 (i as i64 + 1).into(),
                 e.action.into(),
                 e.from.map(|s| s.as_str()).into(),
@@ -1065,7 +1073,7 @@ async fn migrate_case(
              uploaded_at, is_current, v1_material_id",
             false,
             vec![
-                case_id.into(),
+                case_id.clone(),
                 code.into(),
                 (if name.is_empty() { format!("v1-{}", m.material_id) } else { name }).into(),
                 f.mime.into(),
@@ -1086,10 +1094,10 @@ async fn migrate_case(
             .get(&FileOf::Licence(l.license_id))
             .cloned()
             .unwrap_or_default();
-        licence(ctx, lk, out, c, case_id, acct, organisation, l, &f)?;
+        licence(ctx, lk, out, c, &case_id, acct, organisation, l, &f)?;
     }
     for e in &kids.evaluations {
-        rating(out, case_id, acct.user_id, e, &filed_at);
+        rating(out, &case_id, acct.user_id, e, &filed_at);
     }
     Ok(())
 }
@@ -1114,7 +1122,7 @@ fn licence(
     lk: &Lookups,
     out: &mut Pending,
     c: &Apply,
-    case_id: i64,
+    case_id: &Val,
     acct: &Account,
     organisation: bool,
     l: &License,
@@ -1178,7 +1186,7 @@ fn licence(
         false,
         vec![
             l.license_no.clone().into(),
-            case_id.into(),
+            case_id.clone(),
             c.apply_no.clone().into(),
             acct.user_id.into(),
             sealed.into(),
@@ -1199,7 +1207,7 @@ fn licence(
     Ok(())
 }
 
-fn rating(out: &mut Pending, case_id: i64, applicant: i64, e: &Evaluation, fallback: &str) {
+fn rating(out: &mut Pending, case_id: &Val, applicant: i64, e: &Evaluation, fallback: &str) {
     let channel = match e.eval_channel.as_deref() {
         Some("2") => "mobile",
         Some("3") => "sms",
@@ -1211,7 +1219,7 @@ fn rating(out: &mut Pending, case_id: i64, applicant: i64, e: &Evaluation, fallb
         "case_id, applicant_id, score, comment, created_at, channel, v1_eval_id",
         false,
         vec![
-            case_id.into(),
+            case_id.clone(),
             applicant.into(),
             e.score.into(),
             e.content.clone().unwrap_or_default().into(),
