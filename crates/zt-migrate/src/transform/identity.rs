@@ -25,9 +25,6 @@ pub enum IdCard {
     },
 }
 
-const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-const ID_CHECK: &[u8; 11] = b"10X98765432";
-
 pub fn normalise_id_card(stored: Option<&str>) -> IdCard {
     let Some(raw) = stored else {
         return invalid("empty");
@@ -77,17 +74,9 @@ pub fn normalise_id_card(stored: Option<&str>) -> IdCard {
 
 /// The GB 11643 check character of the first 17 digits; None unless the input
 /// is exactly 17 ASCII digits.
+/// The rule is the platform's own (`zt_domain::ids`).
 pub fn check_char(first17: &str) -> Option<char> {
-    if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let sum: u32 = first17
-        .bytes()
-        .zip(ID_WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let index = usize::try_from(sum % 11).ok()?;
-    ID_CHECK.get(index).map(|b| char::from(*b))
+    zt_domain::ids::id_number_check_char(first17)
 }
 
 fn invalid(reason: &'static str) -> IdCard {
