@@ -11,6 +11,7 @@ mod layout;
 mod migration;
 mod portal;
 mod privacy;
+mod recovery;
 mod second_factor;
 mod session;
 mod verify;
@@ -90,6 +91,8 @@ pub fn routes() -> Router<App> {
             "/register",
             get(privacy::register_form).post(privacy::register),
         )
+        .route("/recover", get(recovery::form).post(recovery::start))
+        .route("/recover/confirm", post(recovery::confirm))
         .route("/account/privacy", get(privacy::show))
         .route("/account/privacy/profile", post(privacy::correct))
         .route("/account/privacy/export", post(privacy::export))

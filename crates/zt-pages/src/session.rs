@@ -41,6 +41,8 @@ const DEMO_ACCOUNTS: &[(&str, &str)] = &[
 pub struct NextQuery {
     next: Option<String>,
     done: Option<String>,
+    /// Filled in after 找回账号, which tells the person their username.
+    username: Option<String>,
 }
 
 fn notice_text(done: Option<&str>) -> Option<String> {
@@ -48,6 +50,7 @@ fn notice_text(done: Option<&str>) -> Option<String> {
         "password_changed" => Some("密码已修改，请使用新密码重新登录。".into()),
         "logged_out_everywhere" => Some("已退出全部设备，请重新登录。".into()),
         "registered" => Some("注册成功，请使用新账号登录。".into()),
+        "recovered" => Some("新密码已设置，请登录。".into()),
         "account_closed" => Some(
             "账号已注销，所有设备已退出登录。办件档案依法保存，个人信息将在保存期满后匿名化。"
                 .into(),
@@ -80,7 +83,15 @@ fn page(app: &App, next: &str, username: &str) -> LoginPage {
 }
 
 pub async fn login_form(State(app): State<App>, Query(q): Query<NextQuery>) -> Response {
-    let mut pg = page(&app, q.next.as_deref().unwrap_or(""), "");
+    let username: String = q
+        .username
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    let mut pg = page(&app, q.next.as_deref().unwrap_or(""), &username);
     pg.l = pg.l.with_notice(notice_text(q.done.as_deref()));
     render(&pg)
 }

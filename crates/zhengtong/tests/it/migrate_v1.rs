@@ -2736,3 +2736,89 @@ async fn real_name_login_claims_the_v1_account() {
          GET /api/v1/cases; the design (migration-v1.md §8 Q2, Appendix B) hides it from applicants' lists"
     );
 }
+
+/// The citizen's pages of 找回账号: linked from the login page; step one
+/// answers the same whether or not the details matched and moves to step
+/// two; a wrong code is refused with the field marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_pages() {
+    let t = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = c
+        .get(format!("{}/login", t.base))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        login.contains("href=\"/recover\""),
+        "the login page does not lead to 找回账号"
+    );
+    let form = c
+        .get(format!("{}/recover", t.base))
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(form.status().as_u16(), 200);
+    let html = form.text().await.expect("html");
+    assert!(
+        html.contains("name=\"id_number\"") && html.contains("获取验证码"),
+        "{html}"
+    );
+    let step2 = c
+        .post(format!("{}/recover", t.base))
+        .form(&[
+            ("real_name", "张三"),
+            ("id_number", "439902197901011236"),
+            ("mobile", "13800138000"),
+        ])
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(step2.status().as_u16(), 200);
+    let html = step2.text().await.expect("html");
+    assert!(
+        html.contains("验证码已发送") && html.contains("name=\"ticket\""),
+        "{html}"
+    );
+    let bad = c
+        .post(format!("{}/recover", t.base))
+        .form(&[
+            ("real_name", "张三"),
+            ("id_number", "43990219790101123X"),
+            ("mobile", "13800138000"),
+        ])
+        .send()
+        .await
+        .expect("bad number");
+    assert_eq!(bad.status().as_u16(), 422);
+    assert!(bad.text().await.expect("html").contains("18位公民身份号码"));
+    let ticket = html
+        .split("name=\"ticket\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("ticket")
+        .to_string();
+    let wrong = c
+        .post(format!("{}/recover/confirm", t.base))
+        .form(&[
+            ("ticket", ticket.as_str()),
+            ("code", "123456"),
+            ("new_password", "Qinglan#Rain7"),
+            ("new_password_again", "Qinglan#Rain7"),
+        ])
+        .send()
+        .await
+        .expect("confirm");
+    assert_eq!(wrong.status().as_u16(), 422);
+    let html = wrong.text().await.expect("html");
+    assert!(
+        html.contains("验证码错误或已过期") && html.contains("aria-invalid=\"true\""),
+        "{html}"
+    );
+}
