@@ -154,10 +154,7 @@ pub async fn release(app: &App, opts: &Options, r: &Release) -> Result<Released>
                 return Err(MigrateError::Usage("--file PATH：请给出找回的附件文件".into()));
             };
             let bytes = std::fs::read(path).map_err(|e| MigrateError::Io(format!("{}: {e}", path.display())))?;
-            let md5 = {
-                use md5::{Digest, Md5};
-                hex::encode(Md5::digest(&bytes))
-            };
+            let md5 = cases::md5_hex(&bytes);
             if Some(md5.as_str()) != m.file_md5.as_deref().map(str::trim) {
                 return Err(refused(format!(
                     "文件的 MD5（{md5}）与原系统记录（{}）不符，未作任何更改",

@@ -289,35 +289,58 @@ pub fn ctx_quarantine(table: &str, id: i64) -> String {
     format!("v1_quarantine.v1_values:{table}:{id}")
 }
 
+/// Holds a V1 row back (quarantine), with its V1 values sealed, in the
+/// batch's rows.
 #[allow(clippy::too_many_arguments)]
-pub async fn quarantine(
-    conn: &mut Conn,
+pub fn hold(
     ctx: &Ctx<'_>,
-    table: &str,
+    out: &mut crate::sink::Pending,
+    table: &'static str,
     id: i64,
     reason: &str,
     apply_id: Option<i64>,
     values: &Value,
-    detail: &Value,
-) -> Result<()> {
+    detail: Value,
+) {
     let sealed = ctx
         .app
         .pii
         .seal(&ctx_quarantine(table, id), &values.to_string());
-    sqlx::query(
-        "INSERT INTO v1_quarantine (v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(table)
-    .bind(id)
-    .bind(reason)
-    .bind(apply_id)
-    .bind(sealed)
-    .bind(detail.to_string())
-    .bind(&ctx.now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    out.push(
+        "v1_quarantine",
+        "v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at",
+        true,
+        vec![
+            table.into(),
+            id.into(),
+            reason.into(),
+            apply_id.into(),
+            sealed.into(),
+            detail.to_string().into(),
+            ctx.now.clone().into(),
+        ],
+    );
+}
+
+/// Records an interpretation of a V1 row (v1_flags) in the batch's rows.
+pub fn note(
+    out: &mut crate::sink::Pending,
+    table: &'static str,
+    id: i64,
+    flag: &str,
+    detail: Value,
+) {
+    out.push(
+        "v1_flags",
+        "v1_table, v1_id, flag, detail",
+        true,
+        vec![
+            table.into(),
+            id.into(),
+            flag.into(),
+            detail.to_string().into(),
+        ],
+    );
 }
 
 pub async fn flag(conn: &mut Conn, table: &str, id: i64, flag: &str, detail: &Value) -> Result<()> {

@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::progress::Progress;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::run::{checkpoint, checkpoint_of, ctx_quarantine, Ctx};
-use crate::sink::{Pending, Val};
+use crate::run::{checkpoint, checkpoint_of, hold, note, Ctx};
+use crate::sink::Pending;
 use crate::source::Citizen;
 use crate::transform::identity::{normalise_id_card, IdCard};
 use crate::transform::{mobile, time};
@@ -149,40 +149,20 @@ pub async fn batch(
         let number = match idn {
             IdCard::Valid { number, .. } => number,
             IdCard::Invalid { reason } => {
-                let sealed = pii.seal(
-                    &ctx_quarantine("t_citizen", c.citizen_id),
-                    &v1_values(c).to_string(),
-                );
-                out.push(
-                    "v1_quarantine",
-                    "v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at",
-                    true,
-                    vec![
-                        "t_citizen".into(),
-                        c.citizen_id.into(),
-                        "ID_CHECKSUM_INVALID".into(),
-                        Val::I(None),
-                        sealed.into(),
-                        json!({"why": reason}).to_string().into(),
-                        ctx.now.clone().into(),
-                    ],
+                hold(
+                    ctx,
+                    &mut out,
+                    "t_citizen",
+                    c.citizen_id,
+                    "ID_CHECKSUM_INVALID",
+                    None,
+                    &v1_values(c),
+                    json!({"why": reason}),
                 );
                 continue;
             }
         };
-        let mut note = |flag: &str| {
-            out.push(
-                "v1_flags",
-                "v1_table, v1_id, flag, detail",
-                true,
-                vec![
-                    "t_citizen".into(),
-                    c.citizen_id.into(),
-                    flag.into(),
-                    "{}".into(),
-                ],
-            );
-        };
+        let mut mark = |flag: &str| note(&mut out, "t_citizen", c.citizen_id, flag, json!({}));
         let person = c.user_type == "1";
         let id_bidx = pii.blind_index(zt_app::pii::BIDX_ID_NUMBER, &number);
         let mobile = mobile::normalise_mobile(c.mobile.as_deref());
@@ -190,12 +170,12 @@ pub async fn batch(
             .as_deref()
             .map(|m| pii.blind_index(zt_app::pii::BIDX_MOBILE, m));
         if c.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()) && mobile.is_none() {
-            note("mobile_invalid");
+            mark("mobile_invalid");
         }
         let registered = time::registration_time(c.create_time.as_deref());
         match registered {
-            None => note("unknown_registration_time"),
-            Some(t) if t.precision != time::Precision::Second => note("reduced_time_precision"),
+            None => mark("unknown_registration_time"),
+            Some(t) if t.precision != time::Precision::Second => mark("reduced_time_precision"),
             Some(_) => {}
         }
         let registered_at = registered.map(|t| zt_store::time::ts(t.to_utc()));
@@ -209,19 +189,18 @@ pub async fn batch(
         let (user_id, outcome) = match survivor {
             Some((user_id, name)) => {
                 if name.as_deref().map(str::trim) != c.real_name.as_deref().map(str::trim) {
-                    note("merged_names_differ");
+                    mark("merged_names_differ");
                 }
                 (user_id, "merged")
             }
             None => {
-                let free = zt_app::admin::check_username(&c.login_name).is_ok()
-                    && !c.login_name.starts_with("deleted-")
+                let free = crate::phase::org::keepable_login(&c.login_name)
                     && !taken.contains(&c.login_name)
                     && !taken_now.contains(&c.login_name);
                 let username = if free {
                     c.login_name.clone()
                 } else {
-                    note("username_renamed");
+                    mark("username_renamed");
                     format!("v1-c{}", c.citizen_id)
                 };
                 taken_now.insert(username.clone());

@@ -16,7 +16,7 @@ use crate::error::{MigrateError, Result};
 use crate::phase::lookups::{self, Lookups};
 use crate::progress::Progress;
 use crate::replay::{self, CaseFacts, LogEntry, Origin as EvOrigin};
-use crate::run::{checkpoint, checkpoint_of, Ctx};
+use crate::run::{checkpoint, checkpoint_of, hold, note, Ctx};
 use crate::sink::{Pending, Val};
 use crate::source::{Apply, Children, Evaluation, License, Log, Material};
 use crate::transform::{deadline, form, identity, paths, text_gbk, time};
@@ -447,54 +447,6 @@ pub async fn batch(
     Ok(())
 }
 
-const Q_COLS: &str = "v1_table, v1_id, reason, apply_id, v1_values, detail, quarantined_at";
-const F_COLS: &str = "v1_table, v1_id, flag, detail";
-
-#[allow(clippy::too_many_arguments)]
-fn hold(
-    ctx: &Ctx<'_>,
-    out: &mut Pending,
-    table: &'static str,
-    id: i64,
-    reason: &str,
-    apply_id: Option<i64>,
-    values: &Value,
-    detail: Value,
-) {
-    let sealed = ctx
-        .app
-        .pii
-        .seal(&crate::run::ctx_quarantine(table, id), &values.to_string());
-    out.push(
-        "v1_quarantine",
-        Q_COLS,
-        true,
-        vec![
-            table.into(),
-            id.into(),
-            reason.into(),
-            apply_id.into(),
-            sealed.into(),
-            detail.to_string().into(),
-            ctx.now.clone().into(),
-        ],
-    );
-}
-
-fn note(out: &mut Pending, table: &'static str, id: i64, flag: &str, detail: Value) {
-    out.push(
-        "v1_flags",
-        F_COLS,
-        true,
-        vec![
-            table.into(),
-            id.into(),
-            flag.into(),
-            detail.to_string().into(),
-        ],
-    );
-}
-
 fn log_values(l: &Log) -> Value {
     let d = text_gbk::decode_log_row(
         l.node_name.as_deref(),
@@ -594,7 +546,7 @@ async fn put(ctx: &Ctx<'_>, key: &str, bytes: Vec<u8>) -> Result<()> {
         .map_err(|e| MigrateError::Target(format!("file store {key}: {e}")))
 }
 
-fn md5_hex(b: &[u8]) -> String {
+pub fn md5_hex(b: &[u8]) -> String {
     use md5::{Digest, Md5};
     hex::encode(Md5::digest(b))
 }

@@ -158,9 +158,15 @@ pub fn role_of_post(post: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// Whether a V1 login has the shape of a V2 username: the platform's rule,
+/// and never the `deleted-` prefix that privacy reserves.
+pub fn keepable_login(name: &str) -> bool {
+    zt_app::admin::check_username(name).is_ok() && !name.starts_with("deleted-")
+}
+
 /// Whether a V1 login can be kept as the V2 username.
 pub async fn username_free(conn: &mut zt_store::Conn, name: &str) -> Result<bool> {
-    if zt_app::admin::check_username(name).is_err() || name.starts_with("deleted-") {
+    if !keepable_login(name) {
         return Ok(false);
     }
     let taken: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE username = $1")
